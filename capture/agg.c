@@ -1,0 +1,631 @@
+/* Per-bucket aggregation in memory: totals, ports, per-second counts, per-source records and
+ * backscatter victims, in bounded open-addressing tables hashed on every address bit. */
+#include "capture/cap_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TABLE_MIN 1024
+
+static uint64_t hash_u64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+struct cap_bucket *cap_bucket_new(int64_t start, int64_t seconds, size_t max_sources)
+{
+    struct cap_bucket *b = calloc(1, sizeof(*b));
+
+    if (!b)
+        return NULL;
+    b->start = start;
+    b->seconds = seconds;
+    b->per_second = calloc((size_t)seconds, sizeof(uint64_t));
+    b->src_max = max_sources;
+    b->vic_max = max_sources;
+    b->pair_max = max_sources * 4;
+    if (!b->per_second) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void src_free(struct cap_src *s)
+{
+    if (s->ext)
+        free(s->ext->hll);
+    free(s->ext);
+    free(s);
+}
+
+void cap_bucket_free(struct cap_bucket *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->src_cap; i++) {
+        if (b->src[i])
+            src_free(b->src[i]);
+    }
+    for (size_t i = 0; i < b->vic_cap; i++)
+        free(b->vic[i]);
+    free(b->src);
+    free(b->vic);
+    free(b->pairs);
+    free(b->per_second);
+    free(b);
+}
+
+/* Generic pointer-table grow: doubles capacity, rehashing by address. */
+static int ptr_table_grow(void ***table, size_t *cap, size_t addr_offset)
+{
+    size_t ncap = *cap ? *cap * 2 : TABLE_MIN;
+    void **nt = calloc(ncap, sizeof(void *));
+
+    if (!nt)
+        return -1;
+    for (size_t i = 0; i < *cap; i++) {
+        void *e = (*table)[i];
+        if (!e)
+            continue;
+        const struct ds_addr *a = (const struct ds_addr *)((char *)e + addr_offset);
+        size_t j = ds_addr_hash(a) & (ncap - 1);
+        while (nt[j])
+            j = (j + 1) & (ncap - 1);
+        nt[j] = e;
+    }
+    free(*table);
+    *table = nt;
+    *cap = ncap;
+    return 0;
+}
+
+/* Finds the slot of addr; returns its index (the entry may be NULL: a free slot). */
+static size_t ptr_table_slot(void **table, size_t cap, size_t addr_offset, const struct ds_addr *a)
+{
+    size_t j = ds_addr_hash(a) & (cap - 1);
+
+    while (table[j]) {
+        const struct ds_addr *k = (const struct ds_addr *)((char *)table[j] + addr_offset);
+        if (ds_addr_equal(k, a))
+            return j;
+        j = (j + 1) & (cap - 1);
+    }
+    return j;
+}
+
+static struct cap_src *src_get(struct cap_bucket *b, const struct ds_addr *a, bool *created)
+{
+    size_t j;
+
+    *created = false;
+    if (b->src_cap == 0 || (b->src_n + 1) * 2 > b->src_cap) {
+        if (b->src_n >= b->src_max && b->src_cap)
+            goto lookup_only;
+        if (ptr_table_grow((void ***)&b->src, &b->src_cap, offsetof(struct cap_src, addr)) < 0)
+            goto lookup_only;
+    }
+    j = ptr_table_slot((void **)b->src, b->src_cap, offsetof(struct cap_src, addr), a);
+    if (b->src[j])
+        return b->src[j];
+    if (b->src_n >= b->src_max)
+        return NULL;
+    b->src[j] = calloc(1, sizeof(struct cap_src));
+    if (!b->src[j])
+        return NULL;
+    b->src[j]->addr = *a;
+    b->src_n++;
+    *created = true;
+    return b->src[j];
+lookup_only:
+    if (!b->src_cap)
+        return NULL;
+    j = ptr_table_slot((void **)b->src, b->src_cap, offsetof(struct cap_src, addr), a);
+    return b->src[j];
+}
+
+/* Inserts (source, port) in the pair set; returns true when new. */
+static bool pair_insert(struct cap_bucket *b, uint64_t src_hash, uint32_t pp, bool *dropped)
+{
+    uint64_t h;
+    size_t j;
+
+    *dropped = false;
+    if (src_hash == 0)
+        src_hash = 1;
+    if (b->pair_cap == 0 || (b->pair_n + 1) * 2 > b->pair_cap) {
+        size_t ncap = b->pair_cap ? b->pair_cap * 2 : TABLE_MIN;
+        struct cap_pair *np;
+        if (b->pair_n >= b->pair_max || !(np = calloc(ncap, sizeof(*np)))) {
+            if (!b->pair_cap) {
+                *dropped = true;
+                return false;
+            }
+            goto probe;
+        }
+        for (size_t i = 0; i < b->pair_cap; i++) {
+            if (!b->pairs[i].src_hash)
+                continue;
+            size_t k = hash_u64(b->pairs[i].src_hash ^ b->pairs[i].pp) & (ncap - 1);
+            while (np[k].src_hash)
+                k = (k + 1) & (ncap - 1);
+            np[k] = b->pairs[i];
+        }
+        free(b->pairs);
+        b->pairs = np;
+        b->pair_cap = ncap;
+    }
+probe:
+    h = hash_u64(src_hash ^ pp);
+    j = h & (b->pair_cap - 1);
+    while (b->pairs[j].src_hash) {
+        if (b->pairs[j].src_hash == src_hash && b->pairs[j].pp == pp)
+            return false;
+        j = (j + 1) & (b->pair_cap - 1);
+    }
+    if (b->pair_n >= b->pair_max || (b->pair_n + 1) * 2 > b->pair_cap) {
+        *dropped = true;
+        return false;
+    }
+    b->pairs[j].src_hash = src_hash;
+    b->pairs[j].pp = pp;
+    b->pair_n++;
+    return true;
+}
+
+static uint32_t dst_hash(const struct ds_addr *a)
+{
+    uint32_t h = (uint32_t)ds_addr_hash(a);
+    return h ? h : 1;
+}
+
+static void hll_add(uint8_t *regs, uint32_t h32)
+{
+    uint64_t h = hash_u64(h32);
+    unsigned idx = (unsigned)(h & (CAP_HLL_REGS - 1));
+    uint64_t rest = h >> 8;
+    uint8_t rank = 1;
+
+    while (!(rest & 1) && rank < 56) {
+        rank++;
+        rest >>= 1;
+    }
+    if (rank > regs[idx])
+        regs[idx] = rank;
+}
+
+static uint64_t hll_estimate(const uint8_t *regs)
+{
+    double sum = 0, m = CAP_HLL_REGS, alpha = 0.7213 / (1 + 1.079 / m);
+    unsigned zeros = 0;
+
+    for (unsigned i = 0; i < CAP_HLL_REGS; i++) {
+        sum += ldexp(1.0, -regs[i]);
+        zeros += regs[i] == 0;
+    }
+    double e = alpha * m * m / sum;
+    if (e <= 2.5 * m && zeros)
+        e = m * log(m / zeros);
+    return (uint64_t)(e + 0.5);
+}
+
+static struct cap_src_ext *src_ext(struct cap_src *s)
+{
+    if (!s->ext) {
+        s->ext = calloc(1, sizeof(*s->ext));
+        if (s->ext && s->has_port0) {
+            s->ext->ports[0].proto = s->port0_proto;
+            s->ext->ports[0].port = s->port0;
+            s->ext->ports[0].count = s->port0_count;
+            s->ext->n_ports = 1;
+            s->ext->ports_distinct = 1;
+        }
+        if (s->ext)
+            s->ext->dst[0] = s->dst0;
+    }
+    return s->ext;
+}
+
+static void src_add_dst(struct cap_src *s, uint32_t h)
+{
+    struct cap_src_ext *e;
+
+    if (s->n_dst == 0) {
+        s->dst0 = h;
+        s->n_dst = 1;
+        return;
+    }
+    if (s->n_dst == 1 && s->dst0 == h)
+        return;
+    if (!(e = src_ext(s)))
+        return;
+    if (e->hll) {
+        hll_add(e->hll, h);
+        return;
+    }
+    for (uint32_t i = 0; i < s->n_dst; i++) {
+        if (e->dst[i] == h)
+            return;
+    }
+    if (s->n_dst < CAP_DST_EXACT) {
+        e->dst[s->n_dst++] = h;
+        return;
+    }
+    e->hll = calloc(CAP_HLL_REGS, 1);
+    if (!e->hll)
+        return;
+    for (uint32_t i = 0; i < s->n_dst; i++)
+        hll_add(e->hll, e->dst[i]);
+    hll_add(e->hll, h);
+    s->n_dst = CAP_DST_EXACT + 1;
+}
+
+/* Space-saving top ports: a full table replaces its smallest entry. */
+static void src_add_port(struct cap_src *s, uint8_t proto, uint16_t port, uint64_t count,
+                         bool new_pair)
+{
+    struct cap_src_ext *e;
+    unsigned min = 0;
+
+    if (!s->has_port0 && !s->ext) {
+        s->has_port0 = true;
+        s->port0_proto = proto;
+        s->port0 = port;
+        s->port0_count = count;
+        return;
+    }
+    if (!s->ext && s->port0_proto == proto && s->port0 == port) {
+        s->port0_count += count;
+        return;
+    }
+    if (!(e = src_ext(s)))
+        return;
+    if (new_pair)
+        e->ports_distinct++;
+    for (unsigned i = 0; i < e->n_ports; i++) {
+        if (e->ports[i].proto == proto && e->ports[i].port == port) {
+            e->ports[i].count += count;
+            return;
+        }
+        if (e->ports[i].count < e->ports[min].count)
+            min = i;
+    }
+    if (e->n_ports < CAP_PORTS_KEPT) {
+        e->ports[e->n_ports].proto = proto;
+        e->ports[e->n_ports].port = port;
+        e->ports[e->n_ports].count = count;
+        e->n_ports++;
+        return;
+    }
+    e->ports[min].proto = proto;
+    e->ports[min].port = port;
+    e->ports[min].count += count;
+}
+
+static void sample_fill(struct rds_sample *x, const struct cap_pkt *p)
+{
+    x->ts = p->ts;
+    x->dst = p->dst;
+    x->proto = p->proto;
+    x->cls = p->cls;
+    x->sport = p->sport;
+    x->dport = p->dport;
+    x->tcp_flags = p->tcp_flags;
+    x->icmp_type = p->icmp_type;
+    x->icmp_code = p->icmp_code;
+    x->ttl = p->ttl;
+    x->ipid = p->ipid;
+    x->win = p->win;
+    x->ip_len = p->ip_len;
+}
+
+static void victim_add(struct cap_bucket *b, const struct cap_pkt *p)
+{
+    size_t j;
+    struct cap_victim *v;
+
+    if (b->vic_cap == 0 || (b->vic_n + 1) * 2 > b->vic_cap) {
+        if (b->vic_n < b->vic_max &&
+            ptr_table_grow((void ***)&b->vic, &b->vic_cap, offsetof(struct rds_victim, addr)) < 0)
+            return;
+        if (!b->vic_cap)
+            return;
+    }
+    j = ptr_table_slot((void **)b->vic, b->vic_cap, offsetof(struct rds_victim, addr), &p->victim);
+    v = b->vic[j];
+    if (!v) {
+        if (b->vic_n >= b->vic_max || (b->vic_n + 1) * 2 > b->vic_cap)
+            return;
+        v = b->vic[j] = calloc(1, sizeof(*v));
+        if (!v)
+            return;
+        v->v.addr = p->victim;
+        v->v.first = p->ts;
+        b->vic_n++;
+    }
+    v->v.packets++;
+    v->v.bytes += p->ip_len;
+    if (p->ts < v->v.first)
+        v->v.first = p->ts;
+    if (p->ts > v->v.last)
+        v->v.last = p->ts;
+    v->v.protos |= (uint8_t)(1u << p->proto);
+}
+
+void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix)
+{
+    struct rds_totals *t = &b->tot;
+    struct cap_src *s;
+    bool created, new_pair = false, dropped = false;
+    uint64_t sh = ds_addr_hash(&p->src);
+    int64_t sec = p->ts / DS_NS_PER_SEC - b->start;
+
+    t->packets++;
+    t->bytes += p->ip_len;
+    t->by_class[p->cls]++;
+    t->by_proto[p->proto]++;
+    for (int i = 0; i < DS_TOOL_N; i++)
+        t->by_tool[i] += (p->tools >> i) & 1;
+    if (p->trunc != DS_TRUNC_NONE)
+        t->truncated[p->trunc]++;
+    if (sec >= 0 && sec < b->seconds)
+        b->per_second[sec]++;
+
+    bool port_ok = p->has_ports && (p->proto == DS_PROTO_TCP || p->proto == DS_PROTO_UDP);
+    int pi = p->proto == DS_PROTO_TCP ? 0 : 1;
+    if (port_ok) {
+        b->port_packets[pi][p->dport]++;
+        new_pair = pair_insert(b, sh, (uint32_t)pi << 16 | p->dport, &dropped);
+        if (new_pair)
+            b->port_sources[pi][p->dport]++;
+    }
+    if (p->has_victim && p->cls == DS_CLASS_BACKSCATTER)
+        victim_add(b, p);
+
+    s = src_get(b, &p->src, &created);
+    if (!s) {
+        t->sources_dropped++;
+        return;
+    }
+    if (created) {
+        s->first = p->ts;
+        t->sources++;
+    }
+    s->packets++;
+    s->bytes += p->ip_len;
+    if (p->ts < s->first)
+        s->first = p->ts;
+    if (p->ts > s->last)
+        s->last = p->ts;
+    s->by_class[p->cls]++;
+    if (p->pure_syn && p->src.family == 4) {
+        s->pure_syns++;
+        for (int i = 0; i < DS_TOOL_N; i++)
+            s->tool[i] += (p->tools >> i) & 1;
+    }
+    if (prefix >= 0 && prefix < RDS_SOURCE_PREFIXES)
+        s->prefixes |= 1ULL << prefix;
+    s->protos |= (uint8_t)(1u << p->proto);
+    src_add_dst(s, dst_hash(&p->dst));
+    if (port_ok)
+        src_add_port(s, (uint8_t)p->proto, p->dport, 1, new_pair || dropped);
+    if (s->n_samples == 0) {
+        sample_fill(&s->sample0, p);
+        s->n_samples = 1;
+    } else if (s->n_samples < RDS_SOURCE_SAMPLES && src_ext(s)) {
+        sample_fill(&s->ext->samples[s->n_samples - 1], p);
+        s->n_samples++;
+    }
+}
+
+void cap_bucket_count_ignored(struct cap_bucket *b, int reason)
+{
+    b->tot.ignored[reason]++;
+}
+
+void cap_bucket_count_malformed(struct cap_bucket *b, int reason)
+{
+    b->tot.malformed[reason]++;
+}
+
+static void src_merge(struct cap_src *d, struct cap_src *s)
+{
+    d->packets += s->packets;
+    d->bytes += s->bytes;
+    if (s->first < d->first)
+        d->first = s->first;
+    if (s->last > d->last)
+        d->last = s->last;
+    for (int i = 0; i < DS_CLASS_N; i++)
+        d->by_class[i] += s->by_class[i];
+    d->pure_syns += s->pure_syns;
+    for (int i = 0; i < DS_TOOL_N; i++)
+        d->tool[i] += s->tool[i];
+    d->prefixes |= s->prefixes;
+    d->protos |= s->protos;
+    if (s->n_dst) {
+        src_add_dst(d, s->dst0);
+        for (uint32_t i = 1; s->ext && i < s->n_dst && i < CAP_DST_EXACT; i++)
+            src_add_dst(d, s->ext->dst[i]);
+        if (s->ext && s->ext->hll && src_ext(d)) {
+            if (!d->ext->hll) {
+                d->ext->hll = calloc(CAP_HLL_REGS, 1);
+                if (d->ext->hll) {
+                    for (uint32_t i = 0; i < d->n_dst && i < CAP_DST_EXACT; i++)
+                        hll_add(d->ext->hll, d->ext->dst[i]);
+                    d->n_dst = CAP_DST_EXACT + 1;
+                }
+            }
+            for (unsigned i = 0; d->ext->hll && i < CAP_HLL_REGS; i++) {
+                if (s->ext->hll[i] > d->ext->hll[i])
+                    d->ext->hll[i] = s->ext->hll[i];
+            }
+        }
+    }
+    if (s->ext) {
+        for (unsigned i = 0; i < s->ext->n_ports; i++)
+            src_add_port(d, s->ext->ports[i].proto, s->ext->ports[i].port, s->ext->ports[i].count,
+                         true);
+    } else if (s->has_port0) {
+        src_add_port(d, s->port0_proto, s->port0, s->port0_count, true);
+    }
+    for (unsigned i = 0; i < s->n_samples && d->n_samples < RDS_SOURCE_SAMPLES; i++) {
+        const struct rds_sample *x = i == 0 ? &s->sample0 : &s->ext->samples[i - 1];
+        if (d->n_samples == 0)
+            d->sample0 = *x;
+        else if (src_ext(d))
+            d->ext->samples[d->n_samples - 1] = *x;
+        else
+            break;
+        d->n_samples++;
+    }
+}
+
+void cap_bucket_merge(struct cap_bucket *d, struct cap_bucket *s)
+{
+    struct rds_totals *a = &d->tot, *b = &s->tot;
+
+    a->packets += b->packets;
+    a->bytes += b->bytes;
+    for (int i = 0; i < DS_CLASS_N; i++)
+        a->by_class[i] += b->by_class[i];
+    for (int i = 0; i < DS_PROTO_N; i++)
+        a->by_proto[i] += b->by_proto[i];
+    for (int i = 0; i < DS_TOOL_N; i++)
+        a->by_tool[i] += b->by_tool[i];
+    for (int i = 0; i < DS_IGN_N; i++)
+        a->ignored[i] += b->ignored[i];
+    for (int i = 0; i < DS_MAL_N; i++)
+        a->malformed[i] += b->malformed[i];
+    for (int i = 0; i < DS_TRUNC_N; i++)
+        a->truncated[i] += b->truncated[i];
+    a->sources_dropped += b->sources_dropped;
+    a->late += b->late;
+    for (int64_t i = 0; i < d->seconds; i++)
+        d->per_second[i] += s->per_second[i];
+    for (int p = 0; p < 2; p++) {
+        for (int port = 0; port < 65536; port++)
+            d->port_packets[p][port] += s->port_packets[p][port];
+    }
+    for (size_t i = 0; i < s->pair_cap; i++) {
+        bool dropped;
+        if (s->pairs[i].src_hash &&
+            pair_insert(d, s->pairs[i].src_hash, s->pairs[i].pp, &dropped)) {
+            uint32_t pp = s->pairs[i].pp;
+            d->port_sources[pp >> 16][pp & 0xffff]++;
+        }
+    }
+    for (size_t i = 0; i < s->src_cap; i++) {
+        struct cap_src *x = s->src[i], *y;
+        bool created;
+        if (!x)
+            continue;
+        y = src_get(d, &x->addr, &created);
+        if (!y) {
+            a->sources_dropped += x->packets;
+        } else if (created) {
+            /* take the whole record over */
+            size_t j = ptr_table_slot((void **)d->src, d->src_cap, offsetof(struct cap_src, addr),
+                                      &x->addr);
+            free(y);
+            d->src[j] = x;
+            s->src[i] = NULL;
+            a->sources++;
+            continue;
+        } else {
+            src_merge(y, x);
+        }
+        src_free(x);
+        s->src[i] = NULL;
+    }
+    s->src_n = 0;
+    for (size_t i = 0; i < s->vic_cap; i++) {
+        struct cap_victim *x = s->vic[i];
+        if (!x)
+            continue;
+        struct cap_pkt fake = {0};
+        /* replay the victim's totals through victim_add's table logic */
+        fake.victim = x->v.addr;
+        fake.ts = x->v.first;
+        fake.proto = 0;
+        victim_add(d, &fake);
+        size_t j = ptr_table_slot((void **)d->vic, d->vic_cap, offsetof(struct rds_victim, addr),
+                                  &x->v.addr);
+        if (d->vic_cap && d->vic[j]) {
+            struct rds_victim *v = &d->vic[j]->v;
+            v->packets += x->v.packets - 1;
+            v->bytes += x->v.bytes;
+            if (x->v.last > v->last)
+                v->last = x->v.last;
+            v->protos |= x->v.protos;
+        }
+        free(x);
+        s->vic[i] = NULL;
+    }
+    s->vic_n = 0;
+}
+
+void cap_src_export(const struct cap_src *s, unsigned ports_max, struct rds_source *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->addr = s->addr;
+    o->packets = s->packets;
+    o->bytes = s->bytes;
+    o->first = s->first;
+    o->last = s->last;
+    for (int i = 0; i < DS_CLASS_N; i++)
+        o->by_class[i] = s->by_class[i];
+    o->pure_syns = s->pure_syns;
+    for (int i = 0; i < DS_TOOL_N; i++)
+        o->tool_matches[i] = s->tool[i];
+    if (s->ext && s->ext->hll) {
+        o->dsts = hll_estimate(s->ext->hll);
+        if (o->dsts <= CAP_DST_EXACT)
+            o->dsts = CAP_DST_EXACT + 1;
+        o->dsts_estimated = true;
+    } else {
+        o->dsts = s->n_dst;
+    }
+    o->prefixes = s->prefixes;
+    o->protos = s->protos;
+    if (s->ext) {
+        unsigned n = s->ext->n_ports;
+        o->ports_distinct = s->ext->ports_distinct;
+        for (unsigned i = 0; i < n; i++) {
+            o->ports[i].proto = s->ext->ports[i].proto;
+            o->ports[i].port = s->ext->ports[i].port;
+            o->ports[i].packets = s->ext->ports[i].count;
+        }
+        /* busiest first, then by port */
+        for (unsigned i = 1; i < n; i++) {
+            struct rds_port k = o->ports[i];
+            unsigned j = i;
+            while (j > 0 && (o->ports[j - 1].packets < k.packets ||
+                             (o->ports[j - 1].packets == k.packets &&
+                              (o->ports[j - 1].proto > k.proto ||
+                               (o->ports[j - 1].proto == k.proto && o->ports[j - 1].port > k.port))))) {
+                o->ports[j] = o->ports[j - 1];
+                j--;
+            }
+            o->ports[j] = k;
+        }
+        o->n_ports = n < ports_max ? n : ports_max;
+    } else if (s->has_port0) {
+        o->ports_distinct = 1;
+        o->n_ports = 1;
+        o->ports[0].proto = s->port0_proto;
+        o->ports[0].port = s->port0;
+        o->ports[0].packets = s->port0_count;
+    }
+    o->n_samples = s->n_samples;
+    if (s->n_samples)
+        o->samples[0] = s->sample0;
+    for (unsigned i = 1; i < s->n_samples && s->ext; i++)
+        o->samples[i] = s->ext->samples[i - 1];
+}

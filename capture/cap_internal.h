@@ -1,0 +1,292 @@
+/* capture internals: the decoded packet, the decoder and classifier, per-bucket aggregation, and
+ * the worker/coordinator plumbing. Not included outside capture/ (unit tests excepted). */
+#ifndef CAP_INTERNAL_H
+#define CAP_INTERNAL_H
+
+#include "capture/capture.h"
+#include "core/core.h"
+#include "redis/redis.h"
+
+#include <pthread.h>
+
+/* One frame as libpcap delivers it. */
+struct cap_frame {
+    int dlt;          /* pcap_datalink() */
+    int64_t ts_sec;
+    int64_t ts_nsec;  /* as read; >= 1e9 is invalid */
+    uint32_t caplen;  /* bytes in data */
+    uint32_t wirelen; /* bytes on the wire */
+    const uint8_t *data;
+};
+
+enum cap_outcome {
+    CAP_COUNTED,
+    CAP_IGNORED,   /* reason: enum ds_ignored */
+    CAP_MALFORMED, /* reason: enum ds_malformed */
+};
+
+/* TCP options as far as the Nmap rule cares. */
+enum cap_tcpopts {
+    CAP_OPTS_UNKNOWN = -1, /* not fully captured / header longer than the segment */
+    CAP_OPTS_NONE = 0,
+    CAP_OPTS_MSS_ONLY = 1,
+    CAP_OPTS_OTHER = 2,
+};
+
+/* A decoded packet: only what classification, aggregation and alert evidence need. */
+struct cap_pkt {
+    ds_time_ns ts;
+    struct ds_addr src, dst;
+    uint32_t ip_len;   /* IP total length the header claims: what `bytes` sums */
+    uint8_t ipproto;   /* IPv4 protocol / IPv6 final next header */
+    uint8_t proto;     /* enum ds_proto */
+    uint8_t cls;       /* enum ds_class */
+    uint8_t tools;     /* bit (1 << enum ds_tool) per matching fingerprint */
+    int8_t trunc;      /* enum ds_trunc, DS_TRUNC_NONE when whole */
+    bool fragment;     /* any fragment */
+    bool later_fragment; /* offset > 0: not classified */
+    bool pure_syn;
+    bool has_ports, has_flags, has_seq, has_win, has_icmp;
+    uint16_t sport, dport;
+    uint8_t tcp_flags;
+    uint32_t seq;
+    uint16_t win;
+    int8_t tcp_opts;   /* enum cap_tcpopts */
+    uint16_t ipid;
+    uint8_t ttl;       /* IPv4 TTL / IPv6 hop limit */
+    uint8_t icmp_type, icmp_code;
+    bool has_victim;   /* backscatter: the host that answered the spoofed flood */
+    struct ds_addr victim;
+};
+
+#define CAP_TCP_FIN 0x01
+#define CAP_TCP_SYN 0x02
+#define CAP_TCP_RST 0x04
+#define CAP_TCP_PSH 0x08
+#define CAP_TCP_ACK 0x10
+
+/* Decodes link, IP and transport headers (no I/O, never reads past caplen). On CAP_COUNTED or
+ * CAP_IGNORED(non_ip) *reason is meaningful as the enum of the outcome. Darknet membership is
+ * checked separately by cap_darknet_check(). Classifies the packet too (cap_classify()). */
+enum cap_outcome cap_decode(const struct cap_frame *f, struct cap_pkt *out, int *reason);
+
+/* Sets out->cls, out->tools, out->pure_syn and the victim, from the decoded fields. */
+void cap_classify(struct cap_pkt *p);
+
+/* CAP_COUNTED when dst is in darknet and not in exclude; else CAP_IGNORED with *reason. *prefix
+ * gets the index of the darknet prefix hit. */
+enum cap_outcome cap_darknet_check(const struct ds_prefixset *darknet,
+                                   const struct ds_prefixset *exclude, const struct cap_pkt *p,
+                                   int *reason, int *prefix);
+
+#endif
+
+/* ---------------------------------------------------------------- aggregation (agg.c) */
+
+#define CAP_DST_EXACT  64  /* distinct destinations kept exactly per source, then estimated */
+#define CAP_HLL_REGS   256 /* registers of the per-source destination estimate */
+#define CAP_PORTS_KEPT RDS_SOURCE_PORTS_MAX
+
+/* What a source rarely needs: allocated on its second distinct destination or port. */
+struct cap_src_ext {
+    uint32_t dst[CAP_DST_EXACT]; /* hashes of distinct destinations */
+    uint8_t *hll;                /* CAP_HLL_REGS registers once past CAP_DST_EXACT */
+    struct {
+        uint8_t proto;
+        uint16_t port;
+        uint64_t count;
+    } ports[CAP_PORTS_KEPT];
+    unsigned n_ports;
+    uint64_t ports_distinct;
+    struct rds_sample samples[RDS_SOURCE_SAMPLES - 1];
+};
+
+struct cap_src {
+    struct ds_addr addr;
+    uint64_t packets, bytes;
+    ds_time_ns first, last;
+    uint32_t by_class[DS_CLASS_N];
+    uint32_t pure_syns;
+    uint32_t tool[DS_TOOL_N];
+    uint32_t n_dst;        /* exact distinct destinations while <= CAP_DST_EXACT */
+    uint32_t dst0;         /* first destination's hash */
+    uint8_t port0_proto;   /* first port, when the source has one port */
+    bool has_port0;
+    uint16_t port0;
+    uint64_t port0_count;
+    uint64_t prefixes;
+    uint8_t protos;
+    uint8_t n_samples;
+    struct rds_sample sample0;
+    struct cap_src_ext *ext;
+    /* filled at export (flusher thread) */
+    char cc[3];
+    bool has_location;
+    float lat, lon;
+    uint32_t asn;
+};
+
+struct cap_victim {
+    struct rds_victim v;
+};
+
+/* A pair (source, proto/port) seen, for exact distinct sources per port. */
+struct cap_pair {
+    uint64_t src_hash; /* 0 = empty slot */
+    uint32_t pp;       /* proto << 16 | port */
+};
+
+/* One bucket's aggregate in one thread (a part) or merged. Every table has a maximum; what does
+ * not fit is counted in tot.sources_dropped. */
+struct cap_bucket {
+    int64_t start, seconds;
+    bool late; /* a part for a bucket its worker had already handed over */
+    struct rds_totals tot;
+    uint64_t port_packets[2][65536]; /* [tcp=0/udp=1][port] */
+    uint32_t port_sources[2][65536];
+    uint64_t *per_second; /* seconds entries */
+
+    struct cap_src **src; /* open-addressing table of pointers */
+    size_t src_cap, src_n, src_max;
+    struct cap_victim **vic;
+    size_t vic_cap, vic_n, vic_max;
+    struct cap_pair *pairs;
+    size_t pair_cap, pair_n, pair_max;
+};
+
+struct cap_bucket *cap_bucket_new(int64_t start, int64_t seconds, size_t max_sources);
+void cap_bucket_free(struct cap_bucket *b);
+/* Adds a counted packet; prefix is the darknet prefix index it hit. */
+void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix);
+void cap_bucket_count_ignored(struct cap_bucket *b, int reason);
+void cap_bucket_count_malformed(struct cap_bucket *b, int reason);
+/* Merges src into dst (same start); src is left empty but valid. */
+void cap_bucket_merge(struct cap_bucket *dst, struct cap_bucket *src);
+/* Fills a flat record from a source entry (ports busiest first, at most ports_max). */
+void cap_src_export(const struct cap_src *s, unsigned ports_max, struct rds_source *out);
+
+/* ---------------------------------------------------------------- sources */
+
+enum cap_next {
+    CAP_NEXT_PACKET = 1,
+    CAP_NEXT_TIMEOUT = 0, /* live: nothing within the read timeout */
+    CAP_NEXT_END = -1,    /* file: no more packets */
+    CAP_NEXT_ERROR = -2,  /* read error: files stop, interfaces reopen */
+};
+
+struct cap_source;
+
+/* A backend: one file each (source_file.c, source_live.c), as libpcap and zmap do. */
+struct cap_source_ops {
+    const char *kind;
+    int (*open)(struct cap_source *s, char *err, size_t errlen);
+    enum cap_next (*next)(struct cap_source *s, struct cap_frame *out);
+    void (*close)(struct cap_source *s);
+};
+
+struct cap_source {
+    const struct cap_source_ops *ops;
+    const struct ds_config *cfg;
+    const volatile bool *stop; /* the capture's stop flag */
+    char *name;       /* file path or interface name */
+    void *pcap;       /* pcap_t */
+    int dlt;
+    bool live;
+    char error[512];  /* last read error */
+    /* live: kernel counters as 64-bit totals across reopens and 32-bit wraps */
+    uint64_t kernel_received, kernel_dropped, ifdrops;
+    uint32_t last_recv, last_drop, last_ifdrop;
+    uint64_t reopens;
+    /* files with --speed: pacing */
+    ds_time_ns pace_first_pkt, pace_first_wall;
+};
+
+extern const struct cap_source_ops cap_source_file_ops;
+extern const struct cap_source_ops cap_source_live_ops;
+/* Live: folds pcap_stats into the 64-bit totals. */
+void cap_source_live_stats(struct cap_source *s);
+
+/* ---------------------------------------------------------------- workers and coordinator */
+
+#define CAP_LIVE_RING 1024
+
+struct cap_live_event {
+    ds_time_ns ts;
+    struct ds_addr src;
+    uint16_t dport;
+    uint8_t proto, cls, tools;
+};
+
+struct cap_capture;
+
+struct cap_worker {
+    struct cap_capture *cap;
+    unsigned id;
+    struct cap_source src;
+    pthread_t thread;
+    bool started;
+
+    /* owned by the worker thread; handed_upto is its own copy */
+    struct cap_bucket *open[8];
+    unsigned n_open;
+    double tokens;
+    ds_time_ns tokens_at;
+
+    int64_t handed_upto;
+
+    /* shared with the coordinator, guarded by cap->lock */
+    int64_t done_upto; /* every part ending at or before this was handed over */
+    bool finished;
+    bool failed;
+    uint64_t frames;
+
+    /* live events, guarded by live_lock */
+    pthread_mutex_t live_lock;
+    struct cap_live_event live[CAP_LIVE_RING];
+    unsigned live_n;
+    uint64_t live_seen, live_dropped;
+};
+
+void *cap_worker_main(void *arg);
+/* Worker → coordinator: hands over a closed part (takes ownership of b); reports that every part
+ * ending at or before upto has been handed over; reports the end of the source. */
+void cap_capture_take_part(struct cap_capture *c, struct cap_worker *w, struct cap_bucket *b);
+void cap_capture_progress(struct cap_capture *c, struct cap_worker *w, int64_t upto);
+void cap_capture_finished(struct cap_capture *c, struct cap_worker *w, bool failed);
+bool cap_capture_stopping(const struct cap_capture *c);
+const struct ds_config *cap_capture_config(const struct cap_capture *c);
+
+/* ---------------------------------------------------------------- flushing (flush.c) */
+
+struct cap_job {
+    struct cap_bucket *b;
+    uint64_t flush_id;
+    struct cap_job *next;
+};
+
+struct cap_flusher;
+
+struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds_geoip *geo,
+                                    char *err, size_t errlen);
+DS_WARN_UNUSED int cap_flusher_start(struct cap_flusher *f);
+/* Queues a bucket (takes ownership). Drops the oldest queued bucket when the queue is full. */
+void cap_flusher_push(struct cap_flusher *f, struct cap_bucket *b, uint64_t flush_id);
+/* Writes what is queued, giving up after redis.flush_timeout without Redis; joins the thread.
+ * Returns the number of buckets that could not be written. */
+uint64_t cap_flusher_finish(struct cap_flusher *f);
+void cap_flusher_free(struct cap_flusher *f);
+/* Counters for the sensor record. */
+void cap_flusher_stats(struct cap_flusher *f, uint64_t *written, uint64_t *dropped,
+                       uint64_t *dropped_packets);
+/* Latest per-source kernel statistics to publish with the sensor record (JSON, borrowed). */
+void cap_flusher_set_sources(struct cap_flusher *f, json_t *sources_take);
+
+/* ---------------------------------------------------------------- live events (live.c) */
+
+struct cap_live;
+
+struct cap_live *cap_live_new(const struct ds_config *cfg, const struct ds_geoip *geo,
+                              struct cap_worker *workers, unsigned n_workers);
+DS_WARN_UNUSED int cap_live_start(struct cap_live *l);
+void cap_live_stop(struct cap_live *l);
+void cap_live_free(struct cap_live *l);

@@ -1,0 +1,348 @@
+/* The capture coordinator: starts a worker per source, merges their parts per bucket, closes a
+ * bucket once every source is past it, and hands it to the flusher. */
+#include "capture/cap_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pcap/pcap.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <time.h>
+
+#define PENDING_MAX 64
+
+struct cap_part {
+    struct cap_bucket *b;
+    struct cap_part *next;
+};
+
+struct cap_capture {
+    const struct ds_config *cfg;
+    volatile bool stop;
+    struct ds_geoip *geo;
+    struct cap_worker *workers;
+    unsigned n_workers;
+    struct cap_flusher *flusher;
+    struct cap_live *live;
+    uint64_t run_id, part_seq;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct cap_part *parts; /* guarded by lock: handed over, not yet merged */
+
+    /* coordinator thread only */
+    struct cap_bucket *pending[PENDING_MAX];
+    unsigned n_pending;
+    int64_t closed_upto; /* buckets ending at or before this were closed */
+};
+
+const struct ds_config *cap_capture_config(const struct cap_capture *c)
+{
+    return c->cfg;
+}
+
+bool cap_capture_stopping(const struct cap_capture *c)
+{
+    return c->stop;
+}
+
+void cap_capture_stop(struct cap_capture *c)
+{
+    c->stop = true;
+    for (unsigned i = 0; i < c->n_workers; i++) {
+        if (c->workers[i].src.pcap && c->workers[i].src.live)
+            pcap_breakloop(c->workers[i].src.pcap);
+    }
+}
+
+void cap_capture_take_part(struct cap_capture *c, struct cap_worker *w, struct cap_bucket *b)
+{
+    struct cap_part *p = malloc(sizeof(*p));
+
+    if (!p) {
+        ds_log(DS_LOG_ERROR, "capture", "out of memory: bucket part of %llu packets dropped",
+               (unsigned long long)b->tot.packets);
+        cap_bucket_free(b);
+        return;
+    }
+    p->b = b;
+    pthread_mutex_lock(&c->lock);
+    p->next = c->parts;
+    c->parts = p;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cap_capture_progress(struct cap_capture *c, struct cap_worker *w, int64_t upto)
+{
+    pthread_mutex_lock(&c->lock);
+    w->done_upto = upto;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cap_capture_finished(struct cap_capture *c, struct cap_worker *w, bool failed)
+{
+    pthread_mutex_lock(&c->lock);
+    w->finished = true;
+    w->failed = failed;
+    w->done_upto = INT64_MAX;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int worker_init(struct cap_capture *c, struct cap_worker *w, const char *name, bool live,
+                       char *err, size_t errlen)
+{
+    w->cap = c;
+    w->src.cfg = c->cfg;
+    w->src.stop = &c->stop;
+    w->src.ops = live ? &cap_source_live_ops : &cap_source_file_ops;
+    w->src.name = strdup(name);
+    w->handed_upto = INT64_MIN;
+    w->done_upto = INT64_MIN;
+    pthread_mutex_init(&w->live_lock, NULL);
+    if (!w->src.name)
+        return -ENOMEM;
+    return w->src.ops->open(&w->src, err, errlen) < 0 ? -EINVAL : 0;
+}
+
+struct cap_capture *cap_capture_new(const struct ds_config *cfg, char *err, size_t errlen)
+{
+    struct cap_capture *c = calloc(1, sizeof(*c));
+    unsigned n = cfg->n_interfaces + cfg->n_files;
+
+    if (!c)
+        goto nomem;
+    c->cfg = cfg;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->closed_upto = INT64_MIN;
+    if (getrandom(&c->run_id, sizeof(c->run_id), 0) != sizeof(c->run_id))
+        c->run_id = (uint64_t)ds_time_now() ^ (uint64_t)getpid() << 32;
+    if (n == 0) {
+        snprintf(err, errlen, "capture: nothing to read: give --read FILE or --interface IF");
+        goto fail;
+    }
+    if (cfg->darknet.n == 0) {
+        snprintf(err, errlen, "capture: no darknet prefixes: give --darknet CIDR or 'darknet'");
+        goto fail;
+    }
+    c->workers = calloc(n, sizeof(*c->workers));
+    if (!c->workers)
+        goto nomem;
+    for (unsigned i = 0; i < n; i++) {
+        bool live = i < cfg->n_interfaces;
+        const char *name = live ? cfg->interfaces[i] : cfg->files[i - cfg->n_interfaces];
+        c->workers[i].id = i;
+        c->n_workers++;
+        if (worker_init(c, &c->workers[i], name, live, err, errlen) < 0)
+            goto fail;
+    }
+    if (cfg->n_geoip_city || (cfg->geoip_asn && *cfg->geoip_asn)) {
+        c->geo = ds_geoip_open((const char *const *)cfg->geoip_city, cfg->n_geoip_city,
+                               cfg->geoip_asn && *cfg->geoip_asn ? cfg->geoip_asn : NULL, err,
+                               errlen);
+        if (!c->geo)
+            goto fail;
+    }
+    c->flusher = cap_flusher_new(cfg, c->geo, err, errlen);
+    if (!c->flusher)
+        goto fail;
+    c->live = cap_live_new(cfg, c->geo, c->workers, c->n_workers);
+    if (!c->live)
+        goto nomem;
+    return c;
+nomem:
+    snprintf(err, errlen, "capture: out of memory");
+fail:
+    cap_capture_free(c);
+    return NULL;
+}
+
+static struct cap_bucket *pending_find(struct cap_capture *c, int64_t start)
+{
+    for (unsigned i = 0; i < c->n_pending; i++) {
+        if (c->pending[i]->start == start)
+            return c->pending[i];
+    }
+    return NULL;
+}
+
+static void flush_bucket(struct cap_capture *c, struct cap_bucket *b)
+{
+    /* unique per run and part; a retried write of the same part reuses it */
+    cap_flusher_push(c->flusher, b, c->run_id + ++c->part_seq);
+}
+
+/* Merges handed-over parts; parts of buckets already closed go out as late parts. */
+static void absorb(struct cap_capture *c, struct cap_part *list)
+{
+    /* parts were pushed LIFO: reverse so buckets keep their order */
+    struct cap_part *rev = NULL;
+    while (list) {
+        struct cap_part *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        struct cap_part *p = rev;
+        struct cap_bucket *b = p->b, *m;
+        rev = p->next;
+        free(p);
+        if (b->start + b->seconds <= c->closed_upto) {
+            b->late = true;
+            b->tot.late = b->tot.packets;
+            flush_bucket(c, b);
+        } else if ((m = pending_find(c, b->start))) {
+            cap_bucket_merge(m, b);
+            m->tot.late += b->tot.late;
+            cap_bucket_free(b);
+        } else if (c->n_pending < PENDING_MAX) {
+            b->late = false;
+            c->pending[c->n_pending++] = b;
+        } else {
+            /* more open buckets than expected: close the oldest now */
+            b->late = false;
+            flush_bucket(c, b);
+        }
+    }
+}
+
+static void close_ready(struct cap_capture *c, int64_t done_upto)
+{
+    for (;;) {
+        int pick = -1;
+        for (unsigned i = 0; i < c->n_pending; i++) {
+            struct cap_bucket *b = c->pending[i];
+            if (b->start + b->seconds <= done_upto &&
+                (pick < 0 || b->start < c->pending[pick]->start))
+                pick = (int)i;
+        }
+        if (pick < 0)
+            return;
+        struct cap_bucket *b = c->pending[pick];
+        c->pending[pick] = c->pending[--c->n_pending];
+        if (b->start + b->seconds > c->closed_upto)
+            c->closed_upto = b->start + b->seconds;
+        flush_bucket(c, b);
+    }
+}
+
+static void *worker_thread(void *arg)
+{
+    sigset_t all;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    return cap_worker_main(arg);
+}
+
+int cap_capture_run(struct cap_capture *c)
+{
+    bool failed = false;
+    uint64_t unwritten;
+    unsigned started = 0;
+
+    if (cap_flusher_start(c->flusher) < 0 || cap_live_start(c->live) < 0) {
+        ds_log(DS_LOG_ERROR, "capture", "cannot start threads");
+        return CAP_EXIT_SOURCE;
+    }
+    for (unsigned i = 0; i < c->n_workers; i++) {
+        ds_log(DS_LOG_INFO, "capture", "reading %s %s (link type %d)", c->workers[i].src.ops->kind,
+               c->workers[i].src.name, c->workers[i].src.dlt);
+        if (pthread_create(&c->workers[i].thread, NULL, worker_thread, &c->workers[i]) == 0) {
+            c->workers[i].started = true;
+            started++;
+        } else {
+            cap_capture_finished(c, &c->workers[i], true);
+        }
+    }
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        struct timespec until;
+        int64_t done = INT64_MAX;
+        bool all_finished = true;
+        struct cap_part *parts;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!c->parts)
+            pthread_cond_timedwait(&c->cond, &c->lock, &until);
+        parts = c->parts;
+        c->parts = NULL;
+        for (unsigned i = 0; i < c->n_workers; i++) {
+            if (c->workers[i].done_upto < done)
+                done = c->workers[i].done_upto;
+            all_finished &= c->workers[i].finished;
+        }
+        pthread_mutex_unlock(&c->lock);
+        absorb(c, parts);
+        close_ready(c, done);
+        pthread_mutex_lock(&c->lock);
+        if (all_finished && !c->parts)
+            break;
+    }
+    pthread_mutex_unlock(&c->lock);
+    close_ready(c, INT64_MAX);
+    for (unsigned i = 0; i < c->n_workers; i++) {
+        if (c->workers[i].started)
+            pthread_join(c->workers[i].thread, NULL);
+        c->workers[i].started = false;
+        failed |= c->workers[i].failed;
+    }
+    cap_live_stop(c->live);
+    unwritten = cap_flusher_finish(c->flusher);
+    if (unwritten) {
+        ds_log(DS_LOG_ERROR, "capture",
+               "Redis stayed unreachable for %llds: %llu buckets were not written",
+               (long long)c->cfg->redis_flush_timeout, (unsigned long long)unwritten);
+        return CAP_EXIT_REDIS;
+    }
+    return failed ? CAP_EXIT_SOURCE : CAP_EXIT_OK;
+}
+
+void cap_capture_free(struct cap_capture *c)
+{
+    if (!c)
+        return;
+    for (unsigned i = 0; i < c->n_workers; i++) {
+        struct cap_worker *w = &c->workers[i];
+        if (w->src.ops)
+            w->src.ops->close(&w->src);
+        for (unsigned j = 0; j < w->n_open; j++)
+            cap_bucket_free(w->open[j]);
+        free(w->src.name);
+        pthread_mutex_destroy(&w->live_lock);
+    }
+    for (unsigned i = 0; i < c->n_pending; i++)
+        cap_bucket_free(c->pending[i]);
+    while (c->parts) {
+        struct cap_part *p = c->parts;
+        c->parts = p->next;
+        cap_bucket_free(p->b);
+        free(p);
+    }
+    cap_live_free(c->live);
+    cap_flusher_free(c->flusher);
+    free(c->workers);
+    ds_geoip_free(c->geo);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+int cap_capture_drop_privileges(struct cap_capture *c, char *err, size_t errlen)
+{
+    (void)c;
+    (void)err;
+    (void)errlen;
+    return 0;
+}

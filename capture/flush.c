@@ -1,0 +1,526 @@
+/* The flusher thread: turns closed buckets into struct rds_bucket (GeoIP, countries, HyperLogLog
+ * element lists) and writes them through redis/, retrying with backoff while Redis is away. The
+ * queue is bounded by redis.max_pending_buckets; the oldest waiting bucket is dropped (counted
+ * and logged) when it is full. */
+#include "capture/cap_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BACKOFF_MIN_NS (100 * 1000000LL)
+#define BACKOFF_MAX_NS (5 * DS_NS_PER_SEC)
+
+struct cap_flusher {
+    const struct ds_config *cfg;
+    const struct ds_geoip *geo;
+    struct rds_conn *conn;
+    pthread_t thread;
+    bool started;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct cap_job *head, *tail; /* guarded by lock */
+    size_t n_jobs;               /* guarded by lock */
+    bool closing;                /* guarded by lock */
+    uint64_t written, dropped, dropped_packets, unwritten; /* guarded by lock */
+    json_t *sources;             /* guarded by lock */
+    int64_t last_bucket;
+    uint64_t packets_total;
+};
+
+struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds_geoip *geo,
+                                    char *err, size_t errlen)
+{
+    struct cap_flusher *f = calloc(1, sizeof(*f));
+
+    if (!f) {
+        snprintf(err, errlen, "capture: out of memory");
+        return NULL;
+    }
+    f->cfg = cfg;
+    f->geo = geo;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    f->conn = rds_conn_new(cfg->redis_url, cfg->state_dir, err, errlen);
+    if (!f->conn) {
+        cap_flusher_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+static void job_free(struct cap_job *j)
+{
+    if (!j)
+        return;
+    cap_bucket_free(j->b);
+    free(j);
+}
+
+void cap_flusher_push(struct cap_flusher *f, struct cap_bucket *b, uint64_t flush_id)
+{
+    struct cap_job *j = calloc(1, sizeof(*j));
+
+    if (!j) {
+        ds_log(DS_LOG_ERROR, "flush", "out of memory: bucket %lld dropped", (long long)b->start);
+        cap_bucket_free(b);
+        return;
+    }
+    j->b = b;
+    j->flush_id = flush_id;
+    pthread_mutex_lock(&f->lock);
+    if (f->n_jobs >= (size_t)f->cfg->redis_max_pending && f->head && f->head->next) {
+        /* the head may be in the middle of a write: drop the one after it */
+        struct cap_job *old = f->head->next;
+        f->head->next = old->next;
+        if (f->tail == old)
+            f->tail = f->head;
+        f->n_jobs--;
+        f->dropped++;
+        f->dropped_packets += old->b->tot.packets;
+        ds_log(DS_LOG_ERROR, "flush",
+               "queue full (%lld buckets waiting for Redis): bucket %lld with %llu packets dropped",
+               (long long)f->cfg->redis_max_pending, (long long)old->b->start,
+               (unsigned long long)old->b->tot.packets);
+        job_free(old);
+    }
+    if (f->tail)
+        f->tail->next = j;
+    else
+        f->head = j;
+    f->tail = j;
+    f->n_jobs++;
+    pthread_cond_signal(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- export: a cap_bucket seen as an rds_bucket */
+
+struct cc_acc {
+    char cc[3];
+    uint64_t packets, sources;
+    uint64_t *elems;
+    size_t n, cap;
+};
+
+struct export {
+    struct cap_bucket *b;
+    const struct ds_config *cfg;
+    size_t pos, vpos;
+    struct rds_port *ports;
+    size_t n_ports;
+    struct cc_acc *cc;
+    size_t n_cc, cap_cc;
+    uint64_t *all;
+    struct rds_hll *hlls;
+    size_t n_hlls;
+    struct rds_country *countries;
+};
+
+static int elems_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        uint64_t *nv = realloc(*v, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
+static struct cc_acc *cc_get(struct export *e, const char *cc)
+{
+    for (size_t i = 0; i < e->n_cc; i++) {
+        if (strcmp(e->cc[i].cc, cc) == 0)
+            return &e->cc[i];
+    }
+    if (e->n_cc == e->cap_cc) {
+        size_t nc = e->cap_cc ? e->cap_cc * 2 : 64;
+        struct cc_acc *n = realloc(e->cc, nc * sizeof(*n));
+        if (!n)
+            return NULL;
+        e->cc = n;
+        e->cap_cc = nc;
+    }
+    memset(&e->cc[e->n_cc], 0, sizeof(e->cc[0]));
+    snprintf(e->cc[e->n_cc].cc, 3, "%s", cc);
+    return &e->cc[e->n_cc++];
+}
+
+static int cmp_port(const void *a, const void *b)
+{
+    const struct rds_port *x = a, *y = b;
+    if (x->packets != y->packets)
+        return x->packets < y->packets ? 1 : -1;
+    if (x->proto != y->proto)
+        return x->proto - y->proto;
+    return (int)x->port - (int)y->port;
+}
+
+static int source_next(void *ctx, struct rds_source *out)
+{
+    struct export *e = ctx;
+    struct cap_bucket *b = e->b;
+
+    while (e->pos < b->src_cap) {
+        const struct cap_src *s = b->src[e->pos++];
+        if (!s)
+            continue;
+        cap_src_export(s, (unsigned)e->cfg->source_ports_max, out);
+        if (s->cc[0] || s->has_location || s->asn) {
+            out->has_geo = true;
+            memcpy(out->geo.cc, s->cc, 3);
+            out->geo.has_location = s->has_location;
+            out->geo.lat = s->lat;
+            out->geo.lon = s->lon;
+            out->geo.asn = s->asn;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int victim_next(void *ctx, struct rds_victim *out)
+{
+    struct export *e = ctx;
+    struct cap_bucket *b = e->b;
+
+    while (e->vpos < b->vic_cap) {
+        const struct cap_victim *v = b->vic[e->vpos++];
+        if (!v)
+            continue;
+        *out = v->v;
+        return 1;
+    }
+    return 0;
+}
+
+static void export_fini(struct export *e)
+{
+    for (size_t i = 0; i < e->n_cc; i++)
+        free(e->cc[i].elems);
+    free(e->cc);
+    free(e->ports);
+    free(e->all);
+    if (e->hlls) {
+        /* port element lists are owned here; country ones belong to e->cc */
+        for (size_t i = 0; i < e->n_hlls; i++) {
+            if (strncmp(e->hlls[i].name, "cc/", 3) != 0 && strcmp(e->hlls[i].name, "all") != 0)
+                free((void *)e->hlls[i].elems);
+        }
+    }
+    free(e->hlls);
+    free(e->countries);
+}
+
+static int export_init(struct export *e, struct cap_bucket *b, const struct ds_config *cfg,
+                       const struct ds_geoip *geo)
+{
+    size_t n_all = 0, top;
+    struct ds_geo g;
+
+    memset(e, 0, sizeof(*e));
+    e->b = b;
+    e->cfg = cfg;
+    /* ports with traffic, busiest first */
+    for (int p = 0; p < 2; p++) {
+        for (int port = 0; port < 65536; port++)
+            e->n_ports += b->port_packets[p][port] != 0;
+    }
+    e->ports = calloc(e->n_ports ? e->n_ports : 1, sizeof(*e->ports));
+    e->all = calloc(b->src_n ? b->src_n : 1, sizeof(uint64_t));
+    if (!e->ports || !e->all)
+        return -ENOMEM;
+    e->n_ports = 0;
+    for (int p = 0; p < 2; p++) {
+        for (int port = 0; port < 65536; port++) {
+            if (!b->port_packets[p][port])
+                continue;
+            struct rds_port *x = &e->ports[e->n_ports++];
+            x->proto = (uint8_t)(p == 0 ? DS_PROTO_TCP : DS_PROTO_UDP);
+            x->port = (uint16_t)port;
+            x->packets = b->port_packets[p][port];
+            x->sources = b->port_sources[p][port];
+        }
+    }
+    qsort(e->ports, e->n_ports, sizeof(*e->ports), cmp_port);
+    /* GeoIP once per source, countries and their HyperLogLog elements */
+    for (size_t i = 0; i < b->src_cap; i++) {
+        struct cap_src *s = b->src[i];
+        struct cc_acc *c;
+        uint64_t h;
+        if (!s)
+            continue;
+        h = ds_addr_hash(&s->addr);
+        e->all[n_all++] = h;
+        s->cc[0] = '\0';
+        if (geo && ds_geoip_lookup(geo, &s->addr, &g) == 0) {
+            memcpy(s->cc, g.cc, 3);
+            s->has_location = g.has_location;
+            s->lat = (float)g.lat;
+            s->lon = (float)g.lon;
+            s->asn = g.asn;
+        }
+        c = cc_get(e, s->cc[0] ? s->cc : "??");
+        if (!c || elems_push(&c->elems, &c->n, &c->cap, h) < 0)
+            return -ENOMEM;
+        c->packets += s->packets;
+        c->sources++;
+    }
+    top = e->n_ports < RDS_PORT_HLL_MAX ? e->n_ports : RDS_PORT_HLL_MAX;
+    e->hlls = calloc(1 + e->n_cc + top, sizeof(*e->hlls));
+    e->countries = calloc(e->n_cc ? e->n_cc : 1, sizeof(*e->countries));
+    if (!e->hlls || !e->countries)
+        return -ENOMEM;
+    snprintf(e->hlls[0].name, sizeof(e->hlls[0].name), "all");
+    e->hlls[0].elems = e->all;
+    e->hlls[0].n = n_all;
+    e->n_hlls = 1;
+    for (size_t i = 0; i < e->n_cc; i++) {
+        struct rds_hll *x = &e->hlls[e->n_hlls++];
+        snprintf(x->name, sizeof(x->name), "cc/%s", e->cc[i].cc);
+        x->elems = e->cc[i].elems;
+        x->n = e->cc[i].n;
+        memcpy(e->countries[i].cc, e->cc[i].cc, 3);
+        e->countries[i].packets = e->cc[i].packets;
+        e->countries[i].sources = e->cc[i].sources;
+    }
+    /* the busiest ports get a HyperLogLog of their sources, from the (source, port) pairs */
+    if (top) {
+        size_t base = e->n_hlls;
+        uint32_t *index = calloc(2 * 65536, sizeof(uint32_t)); /* pp -> hll slot + 1 */
+        size_t *caps = calloc(top, sizeof(size_t));
+        if (!index || !caps) {
+            free(index);
+            free(caps);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < top; i++) {
+            struct rds_hll *x = &e->hlls[base + i];
+            int pi = e->ports[i].proto == DS_PROTO_TCP ? 0 : 1;
+            snprintf(x->name, sizeof(x->name), "%s/%u", ds_proto_names[e->ports[i].proto],
+                     e->ports[i].port);
+            index[(uint32_t)pi << 16 | e->ports[i].port] = (uint32_t)(base + i + 1);
+        }
+        e->n_hlls += top;
+        for (size_t i = 0; i < b->pair_cap; i++) {
+            uint32_t slot;
+            if (!b->pairs[i].src_hash || !(slot = index[b->pairs[i].pp]))
+                continue;
+            struct rds_hll *x = &e->hlls[slot - 1];
+            uint64_t *v = (uint64_t *)x->elems;
+            if (elems_push(&v, &x->n, &caps[slot - 1 - base], b->pairs[i].src_hash) < 0) {
+                free(index);
+                free(caps);
+                return -ENOMEM;
+            }
+            x->elems = v;
+        }
+        free(index);
+        free(caps);
+    }
+    return 0;
+}
+
+static int write_job(struct cap_flusher *f, struct cap_job *j)
+{
+    struct export e;
+    struct rds_bucket rb = {0};
+    struct rds_write_opts o = {f->cfg->retention, f->cfg->rollup_retention};
+    int rc = export_init(&e, j->b, f->cfg, f->geo);
+
+    if (rc < 0) {
+        export_fini(&e);
+        return rc;
+    }
+    rb.sensor = f->cfg->sensor_name;
+    rb.start = j->b->start;
+    rb.seconds = j->b->seconds;
+    rb.flush_id = j->flush_id;
+    rb.tot = j->b->tot;
+    rb.ports = e.ports;
+    rb.n_ports = e.n_ports;
+    rb.countries = e.countries;
+    rb.n_countries = e.n_cc;
+    rb.per_second = j->b->per_second;
+    rb.hlls = e.hlls;
+    rb.n_hlls = e.n_hlls;
+    rb.late = j->b->late;
+    rb.source_next = source_next;
+    rb.source_ctx = &e;
+    rb.victim_next = victim_next;
+    rb.victim_ctx = &e;
+    rb.darknet = &f->cfg->darknet;
+    rc = rds_bucket_write(f->conn, &rb, &o);
+    export_fini(&e);
+    return rc;
+}
+
+static void update_sensor(struct cap_flusher *f)
+{
+    json_t *info = json_object(), *loc, *dn = json_array();
+    char buf[DS_CIDR_STRLEN];
+
+    json_object_set_new(info, "name", json_string(f->cfg->sensor_name));
+    if (f->cfg->sensor_has_location) {
+        loc = json_object();
+        json_object_set_new(loc, "latitude", json_real(f->cfg->sensor_lat));
+        json_object_set_new(loc, "longitude", json_real(f->cfg->sensor_lon));
+        json_object_set_new(loc, "label", json_string(f->cfg->sensor_label));
+        json_object_set_new(info, "location", loc);
+    } else {
+        json_object_set_new(info, "location", json_null());
+    }
+    for (unsigned i = 0; i < f->cfg->darknet.n; i++)
+        json_array_append_new(dn, json_string(ds_cidr_format(&f->cfg->darknet.p[i], buf,
+                                                             sizeof(buf))));
+    json_object_set_new(info, "darknet", dn);
+    json_object_set_new(info, "bucket_seconds", json_integer(f->cfg->bucket_seconds));
+    json_object_set_new(info, "last_bucket", json_integer(f->last_bucket));
+    json_object_set_new(info, "updated", json_integer(ds_time_now() / DS_NS_PER_SEC));
+    pthread_mutex_lock(&f->lock);
+    json_object_set_new(info, "buckets_written", json_integer((json_int_t)f->written));
+    json_object_set_new(info, "buckets_dropped", json_integer((json_int_t)f->dropped));
+    json_object_set_new(info, "packets_dropped", json_integer((json_int_t)f->dropped_packets));
+    if (f->sources)
+        json_object_set(info, "sources", f->sources);
+    pthread_mutex_unlock(&f->lock);
+    if (rds_sensor_update(f->conn, f->cfg->sensor_name, info) < 0)
+        ds_log(DS_LOG_DEBUG, "flush", "sensor record not updated: %s", rds_conn_error(f->conn));
+    json_decref(info);
+}
+
+static void sleep_ns(ds_time_ns ns)
+{
+    struct timespec ts = {(time_t)(ns / DS_NS_PER_SEC), (long)(ns % DS_NS_PER_SEC)};
+    nanosleep(&ts, NULL);
+}
+
+static void *flusher_main(void *arg)
+{
+    struct cap_flusher *f = arg;
+    ds_time_ns backoff = BACKOFF_MIN_NS, failing_since = 0;
+    bool announced = false;
+
+    for (;;) {
+        struct cap_job *j;
+        int rc;
+
+        pthread_mutex_lock(&f->lock);
+        while (!f->head && !f->closing)
+            pthread_cond_wait(&f->cond, &f->lock);
+        j = f->head;
+        bool closing = f->closing;
+        pthread_mutex_unlock(&f->lock);
+        if (!j)
+            break;
+        rc = rds_conn_ensure(f->conn);
+        if (rc == 0) {
+            if (!announced) {
+                update_sensor(f);
+                announced = true;
+            }
+            rc = write_job(f, j);
+        }
+        if (rc == 0) {
+            if (failing_since)
+                ds_log(DS_LOG_INFO, "flush", "Redis %s is back", rds_conn_describe(f->conn));
+            failing_since = 0;
+            backoff = BACKOFF_MIN_NS;
+            if (j->b->start > f->last_bucket)
+                f->last_bucket = j->b->start;
+            pthread_mutex_lock(&f->lock);
+            f->head = j->next;
+            if (!f->head)
+                f->tail = NULL;
+            f->n_jobs--;
+            f->written++;
+            bool empty = !f->head;
+            pthread_mutex_unlock(&f->lock);
+            job_free(j);
+            if (empty)
+                update_sensor(f);
+            continue;
+        }
+        if (rc == -ENOMEM) {
+            ds_log(DS_LOG_ERROR, "flush", "out of memory writing bucket %lld",
+                   (long long)j->b->start);
+        }
+        ds_time_ns now = ds_time_monotonic();
+        if (!failing_since) {
+            failing_since = now;
+            ds_log(DS_LOG_WARN, "flush", "Redis %s unavailable (%s); keeping buckets in memory",
+                   rds_conn_describe(f->conn), rds_conn_error(f->conn));
+        }
+        if (closing && now - failing_since > f->cfg->redis_flush_timeout * DS_NS_PER_SEC) {
+            pthread_mutex_lock(&f->lock);
+            f->unwritten = f->n_jobs;
+            pthread_mutex_unlock(&f->lock);
+            break;
+        }
+        sleep_ns(backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : backoff * 2;
+    }
+    return NULL;
+}
+
+int cap_flusher_start(struct cap_flusher *f)
+{
+    if (pthread_create(&f->thread, NULL, flusher_main, f) != 0)
+        return -EAGAIN;
+    f->started = true;
+    return 0;
+}
+
+uint64_t cap_flusher_finish(struct cap_flusher *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->closing = true;
+    pthread_cond_signal(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    if (f->started)
+        pthread_join(f->thread, NULL);
+    f->started = false;
+    return f->unwritten;
+}
+
+void cap_flusher_stats(struct cap_flusher *f, uint64_t *written, uint64_t *dropped,
+                       uint64_t *dropped_packets)
+{
+    pthread_mutex_lock(&f->lock);
+    *written = f->written;
+    *dropped = f->dropped;
+    *dropped_packets = f->dropped_packets;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void cap_flusher_set_sources(struct cap_flusher *f, json_t *sources_take)
+{
+    pthread_mutex_lock(&f->lock);
+    json_decref(f->sources);
+    f->sources = sources_take;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void cap_flusher_free(struct cap_flusher *f)
+{
+    if (!f)
+        return;
+    if (f->started)
+        (void)cap_flusher_finish(f);
+    while (f->head) {
+        struct cap_job *j = f->head;
+        f->head = j->next;
+        job_free(j);
+    }
+    json_decref(f->sources);
+    rds_conn_free(f->conn);
+    pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->cond);
+    free(f);
+}

@@ -1,0 +1,224 @@
+/* A capture worker: one thread per source. Reads frames, decodes, classifies, aggregates into
+ * its own open buckets and hands closed ones to the coordinator. Never touches Redis. */
+#include "capture/cap_internal.h"
+
+#include <pcap/pcap.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REOPEN_BACKOFF_MIN_NS (250 * 1000000LL)
+#define REOPEN_BACKOFF_MAX_NS (10 * DS_NS_PER_SEC)
+#define CHECK_EVERY 4096 /* packets between close checks */
+
+static int64_t bucket_start(const struct ds_config *cfg, ds_time_ns ts)
+{
+    int64_t sec = ts / DS_NS_PER_SEC;
+    int64_t b = cfg->bucket_seconds;
+
+    if (ts < 0 && ts % DS_NS_PER_SEC)
+        sec--;
+    return sec >= 0 ? sec - sec % b : sec - ((sec % b) + b) % b;
+}
+
+/* The open bucket for start, created when needed; NULL when none can be had (memory). */
+static struct cap_bucket *bucket_for(struct cap_worker *w, int64_t start)
+{
+    const struct ds_config *cfg = cap_capture_config(w->cap);
+    struct cap_bucket *b;
+
+    for (unsigned i = 0; i < w->n_open; i++) {
+        if (w->open[i]->start == start)
+            return w->open[i];
+    }
+    if (w->n_open == DS_ARRAY_LEN(w->open)) {
+        /* too many open at once (wildly disordered times): hand the oldest over early */
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < w->n_open; i++) {
+            if (w->open[i]->start < w->open[oldest]->start)
+                oldest = i;
+        }
+        cap_capture_take_part(w->cap, w, w->open[oldest]);
+        w->open[oldest] = w->open[--w->n_open];
+    }
+    b = cap_bucket_new(start, cfg->bucket_seconds, (size_t)4000000);
+    if (!b)
+        return NULL;
+    b->late = start + cfg->bucket_seconds <= w->handed_upto;
+    w->open[w->n_open++] = b;
+    return b;
+}
+
+/* Hands over every open bucket whose end + lateness lies at or before the watermark (all of
+ * them when watermark is INT64_MAX), then tells the coordinator how far this worker is done. */
+static void hand_over(struct cap_worker *w, int64_t watermark_sec)
+{
+    const struct ds_config *cfg = cap_capture_config(w->cap);
+    int64_t upto;
+
+    for (;;) {
+        int pick = -1;
+        for (unsigned i = 0; i < w->n_open; i++) {
+            struct cap_bucket *b = w->open[i];
+            bool due = watermark_sec == INT64_MAX || b->late ||
+                       b->start + b->seconds + cfg->lateness_seconds <= watermark_sec;
+            if (due && (pick < 0 || b->start < w->open[pick]->start))
+                pick = (int)i;
+        }
+        if (pick < 0)
+            break;
+        struct cap_bucket *b = w->open[pick];
+        w->open[pick] = w->open[--w->n_open];
+        if (b->late)
+            b->tot.late = b->tot.packets;
+        cap_capture_take_part(w->cap, w, b);
+    }
+    upto = watermark_sec == INT64_MAX ? INT64_MAX : watermark_sec - cfg->lateness_seconds;
+    if (upto > w->handed_upto) {
+        w->handed_upto = upto;
+        cap_capture_progress(w->cap, w, upto);
+    }
+}
+
+static void live_sample(struct cap_worker *w, const struct cap_pkt *p)
+{
+    const struct ds_config *cfg = cap_capture_config(w->cap);
+    double rate = (double)cfg->live_max_eps;
+
+    pthread_mutex_lock(&w->live_lock);
+    w->live_seen++;
+    if (rate > 0) {
+        ds_time_ns now = ds_time_monotonic();
+        w->tokens += (double)(now - w->tokens_at) / 1e9 * rate;
+        w->tokens_at = now;
+        if (w->tokens > rate / 4 + 1)
+            w->tokens = rate / 4 + 1;
+        if (w->tokens >= 1) {
+            if (w->live_n < CAP_LIVE_RING) {
+                struct cap_live_event *e = &w->live[w->live_n++];
+                e->ts = p->ts;
+                e->src = p->src;
+                e->dport = p->has_ports ? p->dport : 0;
+                e->proto = p->proto;
+                e->cls = p->cls;
+                e->tools = p->tools;
+                w->tokens -= 1;
+            } else {
+                w->live_dropped++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&w->live_lock);
+}
+
+static void process(struct cap_worker *w, const struct cap_frame *f, int64_t *watermark)
+{
+    const struct ds_config *cfg = cap_capture_config(w->cap);
+    struct cap_pkt p;
+    struct cap_bucket *b;
+    int reason, prefix = -1;
+    enum cap_outcome o = cap_decode(f, &p, &reason);
+    int64_t start;
+
+    if (o == CAP_MALFORMED && reason == DS_MAL_BAD_TIMESTAMP) {
+        /* no usable time: count it in the newest open bucket, or the watermark's */
+        start = w->n_open ? w->open[w->n_open - 1]->start
+                          : bucket_start(cfg, *watermark * DS_NS_PER_SEC);
+    } else {
+        start = bucket_start(cfg, p.ts);
+        if (p.ts / DS_NS_PER_SEC > *watermark)
+            *watermark = p.ts / DS_NS_PER_SEC;
+    }
+    b = bucket_for(w, start);
+    if (!b)
+        return;
+    if (o == CAP_COUNTED)
+        o = cap_darknet_check(&cfg->darknet, &cfg->darknet_exclude, &p, &reason, &prefix);
+    switch (o) {
+    case CAP_MALFORMED:
+        cap_bucket_count_malformed(b, reason);
+        break;
+    case CAP_IGNORED:
+        cap_bucket_count_ignored(b, reason);
+        break;
+    case CAP_COUNTED:
+        cap_bucket_add(b, &p, prefix);
+        live_sample(w, &p);
+        break;
+    }
+}
+
+static void sleep_ns(ds_time_ns ns)
+{
+    struct timespec ts = {(time_t)(ns / DS_NS_PER_SEC), (long)(ns % DS_NS_PER_SEC)};
+    nanosleep(&ts, NULL);
+}
+
+/* Live: reopen a lost interface with backoff, as Suricata's source-pcap does. */
+static bool reopen(struct cap_worker *w)
+{
+    ds_time_ns backoff = REOPEN_BACKOFF_MIN_NS;
+    char err[512];
+
+    ds_log(DS_LOG_WARN, "capture", "interface %s: %s; reopening", w->src.name, w->src.error);
+    w->src.ops->close(&w->src);
+    while (!cap_capture_stopping(w->cap)) {
+        if (w->src.ops->open(&w->src, err, sizeof(err)) == 0) {
+            w->src.reopens++;
+            ds_log(DS_LOG_INFO, "capture", "interface %s: reopened", w->src.name);
+            return true;
+        }
+        ds_log(DS_LOG_DEBUG, "capture", "%s", err);
+        for (ds_time_ns slept = 0; slept < backoff && !cap_capture_stopping(w->cap);
+             slept += 100 * 1000000LL)
+            sleep_ns(100 * 1000000LL);
+        /* the wall clock still closes buckets while the interface is gone */
+        hand_over(w, ds_time_now() / DS_NS_PER_SEC);
+        backoff = backoff * 2 > REOPEN_BACKOFF_MAX_NS ? REOPEN_BACKOFF_MAX_NS : backoff * 2;
+    }
+    return false;
+}
+
+void *cap_worker_main(void *arg)
+{
+    struct cap_worker *w = arg;
+    struct cap_frame f;
+    int64_t watermark = INT64_MIN / 2;
+    uint64_t since_check = 0;
+    bool failed = false;
+
+    w->tokens_at = ds_time_monotonic();
+    while (!cap_capture_stopping(w->cap)) {
+        enum cap_next r = w->src.ops->next(&w->src, &f);
+        if (r == CAP_NEXT_PACKET) {
+            w->frames++;
+            process(w, &f, &watermark);
+            if (++since_check < CHECK_EVERY)
+                continue;
+        } else if (r == CAP_NEXT_END) {
+            break;
+        } else if (r == CAP_NEXT_ERROR) {
+            if (!w->src.live) {
+                ds_log(DS_LOG_ERROR, "capture", "%s: read error after %llu frames: %s",
+                       w->src.name, (unsigned long long)w->frames, w->src.error);
+                failed = true;
+                break;
+            }
+            if (!reopen(w))
+                break;
+        }
+        since_check = 0;
+        if (w->src.live) {
+            int64_t now = ds_time_now() / DS_NS_PER_SEC;
+            if (now > watermark)
+                watermark = now;
+            cap_source_live_stats(&w->src);
+        }
+        hand_over(w, watermark);
+    }
+    hand_over(w, INT64_MAX);
+    if (w->src.live)
+        cap_source_live_stats(&w->src);
+    cap_capture_finished(w->cap, w, failed);
+    return NULL;
+}

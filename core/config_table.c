@@ -1,0 +1,110 @@
+/* The one table of configuration keys (see core_internal.h). docs/config.md is generated from it:
+ * `darkscope config-doc > docs/config.md`; a test fails when the two differ. */
+#include "core/core_internal.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(field) offsetof(struct ds_config, field)
+
+static const char *check_sensor_name(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n > 64)
+        return "a sensor name of 1 to 64 characters from A-Z a-z 0-9 . _ -";
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '_' && v[i] != '-')
+            return "a sensor name of 1 to 64 characters from A-Z a-z 0-9 . _ -";
+    }
+    return NULL;
+}
+
+static const char *check_redis_url(const char *v)
+{
+    if (*v == '\0' || strncmp(v, "redis://", 8) == 0 || (strncmp(v, "unix:", 5) == 0 && v[5]))
+        return NULL;
+    return "redis://HOST:PORT/DB, unix:/PATH, or empty for the embedded server";
+}
+
+static const char *check_speed(const char *v)
+{
+    char *end;
+
+    if (strcmp(v, "max") == 0 || strcmp(v, "realtime") == 0)
+        return NULL;
+    if (v[0] == 'x' && v[1]) {
+        double f = strtod(v + 1, &end);
+        if (!*end && f >= 0.01 && f <= 1e6)
+            return NULL;
+    }
+    return "max, realtime or xN (a speed-up factor from 0.01 to 1000000)";
+}
+
+static const char *check_log_level(const char *v)
+{
+    enum ds_log_level l;
+
+    return ds_log_level_parse(v, &l) == 0 ? NULL : "one of error, warn, info, debug";
+}
+
+const struct ds_cfg_key ds_cfg_keys[] = {
+    {"redis", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "Where time-buckets, alerts and live events are kept."},
+    {"redis.url", DS_CFG_STRING, OFF(redis_url), 0, 0, 0, 0, "", check_redis_url,
+     "`redis://host:port/db` or `unix:/path/to/socket`. Empty: darkscope's own embedded redis-server on a unix socket in `state_dir`, started when not running (AOF everysec, noeviction)."},
+    {"redis.flush_timeout", DS_CFG_DURATION, OFF(redis_flush_timeout), 0, 0, 1, 86400, "60", NULL,
+     "How long capture keeps retrying finished buckets while Redis is unreachable before giving up at exit (exit status 3)."},
+    {"redis.max_pending_buckets", DS_CFG_INT, OFF(redis_max_pending), 0, 0, 1, 100000, "120", NULL,
+     "Finished buckets kept in memory while Redis is unreachable; older ones beyond this are dropped, counted and logged."},
+    {"state_dir", DS_CFG_STRING, OFF(state_dir), 0, 0, 0, 0, NULL, NULL,
+     "Directory for the embedded Redis (socket, AOF). Default `/var/lib/darkscope` as root, `$XDG_STATE_HOME/darkscope` or `~/.local/state/darkscope` otherwise."},
+    {"darknet", DS_CFG_CIDRS, OFF(darknet), 0, 0, 0, 0, NULL, NULL,
+     "IPv4/IPv6 prefixes that are the telescope. Packets to other destinations are `ignored` (`not_darknet`). Required for capture."},
+    {"darknet_exclude", DS_CFG_CIDRS, OFF(darknet_exclude), 0, 0, 0, 0, NULL, NULL,
+     "Live hosts or prefixes inside `darknet` whose traffic is never counted (`ignored`, `excluded`)."},
+    {"sensor", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "This sensor."},
+    {"sensor.name", DS_CFG_STRING, OFF(sensor_name), 0, 0, 0, 0, NULL, check_sensor_name,
+     "Name used in Redis keys and on the map. Default: the host name."},
+    {"sensor.location", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "Where the sensor is drawn on the map."},
+    {"sensor.location.latitude", DS_CFG_DOUBLE, OFF(sensor_lat), 0, 0, -90, 90, NULL, NULL, "Degrees north."},
+    {"sensor.location.longitude", DS_CFG_DOUBLE, OFF(sensor_lon), 0, 0, -180, 180, NULL, NULL, "Degrees east."},
+    {"sensor.location.label", DS_CFG_STRING, OFF(sensor_label), 0, 0, 0, 0, "", NULL, "Label shown on the map."},
+    {"sources", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "What capture reads; one thread per interface or file."},
+    {"sources.interfaces", DS_CFG_STRINGS, OFF(interfaces), OFF(n_interfaces), DS_CONFIG_MAX_LIST, 0, 0, NULL, NULL,
+     "Live interfaces (`--interface IF`)."},
+    {"sources.files", DS_CFG_STRINGS, OFF(files), OFF(n_files), DS_CONFIG_MAX_LIST, 0, 0, NULL, NULL,
+     "pcap/pcapng files (`--read FILE`); capture exits after the last one."},
+    {"sources.speed", DS_CFG_STRING, OFF(speed), 0, 0, 0, 0, "max", check_speed,
+     "Replay speed for files: `max`, `realtime` or `xN`."},
+    {"capture", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "Packet capture settings."},
+    {"capture.bpf", DS_CFG_STRING, OFF(bpf), 0, 0, 0, 0, "", NULL, "BPF filter applied to every source (empty: none)."},
+    {"capture.promiscuous", DS_CFG_BOOL, OFF(promiscuous), 0, 0, 0, 0, "true", NULL, "Open interfaces in promiscuous mode."},
+    {"capture.buffer_mb", DS_CFG_INT, OFF(buffer_mb), 0, 0, 1, 4096, "64", NULL, "Kernel capture buffer per interface, MiB."},
+    {"capture.snaplen", DS_CFG_INT, OFF(snaplen), 0, 0, 64, 262144, "256", NULL,
+     "Bytes captured per packet on interfaces (headers are enough; `bytes` counts IP total lengths)."},
+    {"capture.immediate", DS_CFG_BOOL, OFF(immediate), 0, 0, 0, 0, "true", NULL, "Deliver packets without kernel batching delay (live map latency)."},
+    {"capture.lateness", DS_CFG_DURATION, OFF(lateness_seconds), 0, 0, 0, 3600, "10", NULL,
+     "How long past its end a bucket stays open for late packets (packet time for files, wall clock for interfaces)."},
+    {"capture.ports_per_source", DS_CFG_INT, OFF(source_ports_max), 0, 0, 1, 64, "8", NULL,
+     "Destination ports (the busiest, with counts) kept in each source's record per bucket."},
+    {"bucket_seconds", DS_CFG_INT, OFF(bucket_seconds), 0, 0, 10, 3600, "60", NULL,
+     "Length of a time-bucket; must divide 3600 (hourly roll-ups)."},
+    {"retention", DS_CFG_DURATION, OFF(retention), 0, 0, 60, 366 * 86400.0, "2d", NULL,
+     "How long bucket data (totals, ports, countries, per-source records) is kept, counted from when it is written."},
+    {"rollup_retention", DS_CFG_DURATION, OFF(rollup_retention), 0, 0, 3600, 3660 * 86400.0, "90d", NULL,
+     "How long hourly roll-ups are kept."},
+    {"geoip", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "GeoIP databases (libmaxminddb)."},
+    {"geoip.city", DS_CFG_STRINGS, OFF(geoip_city), OFF(n_geoip_city), 4, 0, 0, NULL, NULL,
+     "City databases: MaxMind GeoIP2/GeoLite2-City or the flat DB-IP / ip-location-db shape (a list, e.g. the IPv4 and IPv6 files)."},
+    {"geoip.asn", DS_CFG_STRING, OFF(geoip_asn), 0, 0, 0, 0, "", NULL, "ASN database (GeoLite2-ASN shape)."},
+    {"live", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "Sampled live events for the map."},
+    {"live.max_events_per_second", DS_CFG_INT, OFF(live_max_eps), 0, 0, 0, 100000, "200", NULL,
+     "Upper bound of sampled events published per second per sensor (0: none); exact counters are published beside them."},
+    {"user", DS_CFG_STRING, OFF(user), 0, 0, 0, 0, "", NULL,
+     "Unprivileged user capture switches to after opening its sources when started as root. Default: `darkscope` if it exists, else `nobody`."},
+    {"log", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "Logging."},
+    {"log.level", DS_CFG_STRING, OFF(log_level), 0, 0, 0, 0, "info", check_log_level, "error, warn, info or debug."},
+};
+
+const size_t ds_cfg_nkeys = DS_ARRAY_LEN(ds_cfg_keys);

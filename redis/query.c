@@ -1,0 +1,558 @@
+/* Reading buckets back: summaries over a time range and per-source records. */
+#include "redis/rds_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUMMARY_BUCKETS_MAX 100000
+
+struct bref {
+    char sensor[72];
+    int64_t start;
+};
+
+static redisReply *cmd(struct rds_conn *c, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rds_conn_ctx(c), fmt, ap);
+    va_end(ap);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        rds_conn_fail(c, "query", r);
+        snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+        if (r)
+            freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static redisReply *cmd_argv(struct rds_conn *c, struct rds_argv *a, char *err, size_t errlen)
+{
+    void *v = NULL;
+
+    if (rds_argv_append(rds_conn_ctx(c), a) < 0 || redisGetReply(rds_conn_ctx(c), &v) != REDIS_OK ||
+        !v || ((redisReply *)v)->type == REDIS_REPLY_ERROR) {
+        rds_conn_fail(c, "query", v);
+        snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+        if (v)
+            freeReplyObject(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Buckets of the sensors (one or all) whose start lies in [from, to). */
+static int list_buckets(struct rds_conn *c, int64_t from, int64_t to, const char *sensor,
+                        struct bref **out, size_t *n, json_t *sensors, char *err, size_t errlen)
+{
+    redisReply *names = NULL;
+    size_t cap = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (sensor) {
+        json_array_append_new(sensors, json_string(sensor));
+    } else {
+        names = cmd(c, err, errlen, "SMEMBERS " RDS_SCHEMA ":sensors:names");
+        if (!names)
+            return -EIO;
+        for (size_t i = 0; i < names->elements; i++)
+            json_array_append_new(sensors, json_string(names->element[i]->str));
+        freeReplyObject(names);
+    }
+    for (size_t s = 0; s < json_array_size(sensors); s++) {
+        const char *name = json_string_value(json_array_get(sensors, s));
+        redisReply *r = cmd(c, err, errlen, "ZRANGEBYSCORE " RDS_SCHEMA ":idx:%s %lld (%lld", name,
+                            (long long)from, (long long)to);
+        if (!r)
+            goto fail;
+        for (size_t i = 0; i < r->elements; i++) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 64;
+                if (cap > SUMMARY_BUCKETS_MAX) {
+                    snprintf(err, errlen, "query: range holds more than %d buckets; narrow it",
+                             SUMMARY_BUCKETS_MAX);
+                    freeReplyObject(r);
+                    goto fail;
+                }
+                struct bref *nb = realloc(*out, cap * sizeof(*nb));
+                if (!nb) {
+                    freeReplyObject(r);
+                    goto fail;
+                }
+                *out = nb;
+            }
+            snprintf((*out)[*n].sensor, sizeof((*out)[*n].sensor), "%s", name);
+            (*out)[*n].start = strtoll(r->element[i]->str, NULL, 10);
+            (*n)++;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+fail:
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    return -EIO;
+}
+
+static json_t *zeros(const char *const *names, int n)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, names[i], json_integer(0));
+    return o;
+}
+
+static void add_int(json_t *o, const char *k, json_int_t v)
+{
+    json_t *x = json_object_get(o, k);
+    json_object_set_new(o, k, json_integer((x ? json_integer_value(x) : 0) + v));
+}
+
+/* Folds one tot hash (flat field list) into the summary's counters. */
+static void fold_totals(json_t *sum, const redisReply *r)
+{
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str;
+        json_int_t v = strtoll(r->element[i + 1]->str, NULL, 10);
+        const char *colon = strchr(f, ':');
+        if (!colon) {
+            if (strcmp(f, "packets") == 0 || strcmp(f, "bytes") == 0 || strcmp(f, "late") == 0 ||
+                strcmp(f, "sources_dropped") == 0)
+                add_int(sum, f, v);
+            continue;
+        }
+        char group[32];
+        snprintf(group, sizeof(group), "%.*s", (int)(colon - f), f);
+        const char *key = strcmp(group, "class") == 0     ? "by_class"
+                          : strcmp(group, "proto") == 0   ? "by_proto"
+                          : strcmp(group, "tool") == 0    ? "by_tool"
+                          : strcmp(group, "ignored") == 0 ? "ignored"
+                          : strcmp(group, "malformed") == 0 ? "malformed"
+                          : strcmp(group, "truncated") == 0 ? "truncated"
+                                                          : NULL;
+        if (!key)
+            continue;
+        json_t *g = json_object_get(sum, key);
+        add_int(g, colon + 1, v);
+        if (strcmp(key, "ignored") == 0 || strcmp(key, "malformed") == 0)
+            add_int(g, "total", v);
+    }
+}
+
+struct acc {
+    char key[32];
+    uint64_t packets, exact_sources;
+    char **hll_keys;
+    size_t n_hll;
+};
+
+struct accs {
+    struct acc *v;
+    size_t n, cap;
+};
+
+static struct acc *acc_get(struct accs *a, const char *key)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->v[i].key, key) == 0)
+            return &a->v[i];
+    }
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 64;
+        struct acc *nv = realloc(a->v, nc * sizeof(*nv));
+        if (!nv)
+            return NULL;
+        a->v = nv;
+        a->cap = nc;
+    }
+    memset(&a->v[a->n], 0, sizeof(a->v[0]));
+    snprintf(a->v[a->n].key, sizeof(a->v[0].key), "%s", key);
+    return &a->v[a->n++];
+}
+
+static void accs_free(struct accs *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        for (size_t k = 0; k < a->v[i].n_hll; k++)
+            free(a->v[i].hll_keys[k]);
+        free(a->v[i].hll_keys);
+    }
+    free(a->v);
+}
+
+static void fold_counts(struct accs *a, const redisReply *r)
+{
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str;
+        uint64_t v = strtoull(r->element[i + 1]->str, NULL, 10);
+        size_t l = strlen(f);
+        char key[32];
+        if (l > 2 && strcmp(f + l - 2, ":s") == 0) {
+            snprintf(key, sizeof(key), "%.*s", (int)(l - 2), f);
+            struct acc *x = acc_get(a, key);
+            if (x)
+                x->exact_sources += v;
+        } else {
+            struct acc *x = acc_get(a, f);
+            if (x)
+                x->packets += v;
+        }
+    }
+}
+
+static int cmp_acc(const void *x, const void *y)
+{
+    const struct acc *a = x, *b = y;
+    if (a->packets != b->packets)
+        return a->packets < b->packets ? 1 : -1;
+    return strcmp(a->key, b->key);
+}
+
+/* Distinct sources over the buckets: PFCOUNT of the union of the buckets' HLLs named hll; the
+ * exact per-bucket count is used where a bucket kept no HLL for it. */
+static int64_t union_count(struct rds_conn *c, const struct bref *b, size_t n, const char *hll,
+                           char *err, size_t errlen)
+{
+    struct rds_argv a;
+    char key[RDS_KEY_MAX], part[48];
+    redisReply *r;
+    int64_t v = -1;
+
+    if (n == 0)
+        return 0;
+    rds_argv_init(&a);
+    snprintf(part, sizeof(part), "hll:%s", hll);
+    rds_argv_add(&a, "PFCOUNT", 7);
+    for (size_t i = 0; i < n; i++) {
+        rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, part);
+        rds_argv_add(&a, key, strlen(key));
+    }
+    r = cmd_argv(c, &a, err, errlen);
+    if (r) {
+        v = r->integer;
+        freeReplyObject(r);
+    }
+    rds_argv_fini(&a);
+    return v;
+}
+
+static json_t *top_list(struct rds_conn *c, struct accs *a, const struct bref *b, size_t n,
+                        unsigned top, bool ports, char *err, size_t errlen)
+{
+    json_t *list = json_array();
+
+    qsort(a->v, a->n, sizeof(a->v[0]), cmp_acc);
+    for (size_t i = 0; i < a->n && i < top; i++) {
+        const struct acc *x = &a->v[i];
+        char hll[40];
+        int64_t sources;
+        snprintf(hll, sizeof(hll), "%s%s", ports ? "" : "cc/", x->key);
+        sources = union_count(c, b, n, hll, err, errlen);
+        if (sources < 0) {
+            json_decref(list);
+            return NULL;
+        }
+        /* one bucket: its exact count; no HLL kept anywhere (not among a bucket's busiest
+         * ports): the sum of exact per-bucket counts, an upper bound */
+        if (n == 1 || sources == 0)
+            sources = (int64_t)x->exact_sources;
+        if (ports) {
+            char proto[8];
+            unsigned port = 0;
+            if (sscanf(x->key, "%7[^/]/%u", proto, &port) != 2)
+                continue;
+            json_array_append_new(list, json_pack("{sssIsIsI}", "proto", proto, "port",
+                                                  (json_int_t)port, "packets",
+                                                  (json_int_t)x->packets, "sources",
+                                                  (json_int_t)sources));
+        } else {
+            json_array_append_new(list, json_pack("{sssIsI}", "cc", x->key, "packets",
+                                                  (json_int_t)x->packets, "sources",
+                                                  (json_int_t)sources));
+        }
+    }
+    return list;
+}
+
+/* Reads every record of one source (all parts of all buckets) into a list of objects. */
+static int source_records(struct rds_conn *c, const struct bref *b, size_t n, const char *ip,
+                          json_t *out, char *err, size_t errlen)
+{
+    char key[RDS_KEY_MAX];
+
+    for (size_t i = 0; i < n; i++) {
+        redisReply *parts, *r;
+        rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "parts");
+        parts = cmd(c, err, errlen, "SMEMBERS %s", key);
+        if (!parts)
+            return -EIO;
+        for (size_t p = 0; p <= parts->elements; p++) {
+            char part[64];
+            if (p == 0)
+                snprintf(part, sizeof(part), "src");
+            else
+                snprintf(part, sizeof(part), "src:%s", parts->element[p - 1]->str);
+            rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, part);
+            r = cmd(c, err, errlen, "HGET %s %s", key, ip);
+            if (!r) {
+                freeReplyObject(parts);
+                return -EIO;
+            }
+            if (r->type == REDIS_REPLY_STRING) {
+                json_t *rec = json_loads(r->str, 0, NULL);
+                if (rec) {
+                    char ts[40];
+                    json_object_set_new(rec, "sensor", json_string(b[i].sensor));
+                    json_object_set_new(
+                        rec, "bucket",
+                        json_string(ds_time_format(b[i].start * DS_NS_PER_SEC, ts, sizeof(ts))));
+                    json_array_append_new(out, rec);
+                }
+            }
+            freeReplyObject(r);
+        }
+        freeReplyObject(parts);
+    }
+    return 0;
+}
+
+/* Sums records of one source: packets, bytes, first/last, classes, tool evidence. */
+static json_t *records_sum(json_t *records)
+{
+    json_t *sum = json_object(), *cls = zeros(ds_class_names, DS_CLASS_N);
+    uint64_t syn = 0, matches[DS_TOOL_N] = {0};
+    const char *first = NULL, *last = NULL, *cc = NULL;
+    json_int_t packets = 0, bytes = 0, asn = 0;
+    size_t i;
+    json_t *r;
+
+    json_array_foreach(records, i, r)
+    {
+        const char *k;
+        json_t *v;
+        packets += json_integer_value(json_object_get(r, "packets"));
+        bytes += json_integer_value(json_object_get(r, "bytes"));
+        const char *f = json_string_value(json_object_get(r, "first"));
+        const char *l = json_string_value(json_object_get(r, "last"));
+        if (f && (!first || strcmp(f, first) < 0))
+            first = f;
+        if (l && (!last || strcmp(l, last) > 0))
+            last = l;
+        json_object_foreach(json_object_get(r, "by_class"), k, v) add_int(cls, k,
+                                                                          json_integer_value(v));
+        syn += (uint64_t)json_integer_value(json_object_get(r, "syn"));
+        json_object_foreach(json_object_get(r, "tool_matches"), k, v)
+        {
+            int t = ds_name_find(ds_tool_names, DS_TOOL_N, k);
+            if (t >= 0)
+                matches[t] += (uint64_t)json_integer_value(v);
+        }
+        if (!cc && json_is_string(json_object_get(r, "cc")))
+            cc = json_string_value(json_object_get(r, "cc"));
+        if (!asn && json_is_integer(json_object_get(r, "asn")))
+            asn = json_integer_value(json_object_get(r, "asn"));
+    }
+    int tool = ds_tool_attribute(syn, matches);
+    json_object_set_new(sum, "packets", json_integer(packets));
+    json_object_set_new(sum, "bytes", json_integer(bytes));
+    json_object_set_new(sum, "first", first ? json_string(first) : json_null());
+    json_object_set_new(sum, "last", last ? json_string(last) : json_null());
+    json_object_set_new(sum, "by_class", cls);
+    json_object_set_new(sum, "syn", json_integer((json_int_t)syn));
+    json_object_set_new(sum, "tool", tool >= 0 ? json_string(ds_tool_names[tool]) : json_null());
+    json_object_set_new(sum, "cc", cc ? json_string(cc) : json_null());
+    json_object_set_new(sum, "asn", asn ? json_integer(asn) : json_null());
+    return sum;
+}
+
+static const char *dominant_class(json_t *by_class)
+{
+    const char *best = "other";
+    json_int_t max = -1;
+    for (int i = 0; i < DS_CLASS_N; i++) {
+        json_int_t v = json_integer_value(json_object_get(by_class, ds_class_names[i]));
+        if (v > max) {
+            max = v;
+            best = ds_class_names[i];
+        }
+    }
+    return best;
+}
+
+static json_t *top_sources(struct rds_conn *c, const struct bref *b, size_t n, unsigned top,
+                           char *err, size_t errlen)
+{
+    json_t *list = json_array();
+    struct rds_argv a;
+    char key[RDS_KEY_MAX], numkeys[24];
+    redisReply *r;
+
+    if (n == 0)
+        return list;
+    rds_argv_init(&a);
+    rds_argv_add(&a, "ZUNION", 6);
+    snprintf(numkeys, sizeof(numkeys), "%zu", n);
+    rds_argv_add(&a, numkeys, strlen(numkeys));
+    for (size_t i = 0; i < n; i++) {
+        rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "top");
+        rds_argv_add(&a, key, strlen(key));
+    }
+    rds_argv_add(&a, "WITHSCORES", 10);
+    r = cmd_argv(c, &a, err, errlen);
+    rds_argv_fini(&a);
+    if (!r) {
+        json_decref(list);
+        return NULL;
+    }
+    struct accs acc = {0};
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        struct acc *x = acc_get(&acc, r->element[i]->str);
+        if (x)
+            x->packets = strtoull(r->element[i + 1]->str, NULL, 10);
+    }
+    freeReplyObject(r);
+    qsort(acc.v, acc.n, sizeof(acc.v[0]), cmp_acc);
+    for (size_t i = 0; i < acc.n && i < top; i++) {
+        json_t *records = json_array(), *sum;
+        if (source_records(c, b, n, acc.v[i].key, records, err, errlen) < 0) {
+            json_decref(records);
+            json_decref(list);
+            accs_free(&acc);
+            return NULL;
+        }
+        sum = records_sum(records);
+        json_array_append_new(
+            list, json_pack("{sssOsOsOsOss}", "ip", acc.v[i].key, "packets",
+                            json_object_get(sum, "packets"), "cc", json_object_get(sum, "cc"),
+                            "asn", json_object_get(sum, "asn"), "tool",
+                            json_object_get(sum, "tool"), "class",
+                            dominant_class(json_object_get(sum, "by_class"))));
+        json_decref(sum);
+        json_decref(records);
+    }
+    accs_free(&acc);
+    return list;
+}
+
+json_t *rds_query_summary(struct rds_conn *c, int64_t from, int64_t to, const char *sensor,
+                          unsigned top, char *err, size_t errlen)
+{
+    static const char *const mal_names[] = {"total", "bad_timestamp", "link_truncated",
+                                            "ip_truncated", "bad_ip_version", "bad_ip_header"};
+    static const char *const ign_names[] = {"total", "non_ip", "not_darknet", "excluded"};
+    json_t *sum = json_object(), *sensors = json_array(), *x;
+    struct bref *b = NULL;
+    struct accs ports = {0}, ccs = {0};
+    size_t n = 0;
+    char ts[40];
+    int64_t sources;
+
+    if (list_buckets(c, from, to, sensor, &b, &n, sensors, err, errlen) < 0)
+        goto fail;
+    json_object_set_new(sum, "from", json_string(ds_time_format(from * DS_NS_PER_SEC, ts, sizeof(ts))));
+    json_object_set_new(sum, "to", json_string(ds_time_format(to * DS_NS_PER_SEC, ts, sizeof(ts))));
+    json_object_set_new(sum, "packets", json_integer(0));
+    json_object_set_new(sum, "bytes", json_integer(0));
+    json_object_set_new(sum, "sources", json_integer(0));
+    json_object_set_new(sum, "by_class", zeros(ds_class_names, DS_CLASS_N));
+    json_object_set_new(sum, "by_proto", zeros(ds_proto_names, DS_PROTO_N));
+    json_object_set_new(sum, "by_tool", zeros(ds_tool_names, DS_TOOL_N));
+    json_object_set_new(sum, "ignored", zeros(ign_names, DS_ARRAY_LEN(ign_names)));
+    json_object_set_new(sum, "malformed", zeros(mal_names, DS_ARRAY_LEN(mal_names)));
+    json_object_set_new(sum, "truncated", zeros(ds_trunc_names, DS_TRUNC_N));
+    json_object_set_new(sum, "late", json_integer(0));
+    json_object_set_new(sum, "sources_dropped", json_integer(0));
+    for (size_t i = 0; i < n; i++) {
+        char key[RDS_KEY_MAX];
+        redisReply *r;
+        r = cmd(c, err, errlen, "HGETALL %s",
+                rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "tot"));
+        if (!r)
+            goto fail;
+        fold_totals(sum, r);
+        freeReplyObject(r);
+        r = cmd(c, err, errlen, "HGETALL %s",
+                rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "port"));
+        if (!r)
+            goto fail;
+        fold_counts(&ports, r);
+        freeReplyObject(r);
+        r = cmd(c, err, errlen, "HGETALL %s",
+                rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "cc"));
+        if (!r)
+            goto fail;
+        fold_counts(&ccs, r);
+        freeReplyObject(r);
+    }
+    sources = union_count(c, b, n, "all", err, errlen);
+    if (sources < 0)
+        goto fail;
+    json_object_set_new(sum, "sources", json_integer(sources));
+    if (!(x = top_list(c, &ports, b, n, top, true, err, errlen)))
+        goto fail;
+    json_object_set_new(sum, "top_ports", x);
+    if (!(x = top_list(c, &ccs, b, n, top, false, err, errlen)))
+        goto fail;
+    json_object_set_new(sum, "top_countries", x);
+    if (!(x = top_sources(c, b, n, top, err, errlen)))
+        goto fail;
+    json_object_set_new(sum, "top_sources", x);
+    json_object_set_new(sum, "buckets", json_integer((json_int_t)n));
+    json_object_set_new(sum, "sensors", sensors);
+    sensors = NULL;
+    if (n) {
+        int64_t lo = b[0].start, hi = b[0].start;
+        for (size_t i = 1; i < n; i++) {
+            lo = b[i].start < lo ? b[i].start : lo;
+            hi = b[i].start > hi ? b[i].start : hi;
+        }
+        json_object_set_new(sum, "first_bucket",
+                            json_string(ds_time_format(lo * DS_NS_PER_SEC, ts, sizeof(ts))));
+        json_object_set_new(sum, "last_bucket",
+                            json_string(ds_time_format(hi * DS_NS_PER_SEC, ts, sizeof(ts))));
+    } else {
+        json_object_set_new(sum, "first_bucket", json_null());
+        json_object_set_new(sum, "last_bucket", json_null());
+    }
+    accs_free(&ports);
+    accs_free(&ccs);
+    free(b);
+    return sum;
+fail:
+    accs_free(&ports);
+    accs_free(&ccs);
+    free(b);
+    json_decref(sensors);
+    json_decref(sum);
+    return NULL;
+}
+
+json_t *rds_query_source(struct rds_conn *c, const struct ds_addr *a, int64_t from, int64_t to,
+                         const char *sensor, char *err, size_t errlen)
+{
+    json_t *sensors = json_array(), *records = json_array(), *out;
+    struct bref *b = NULL;
+    size_t n = 0;
+    char ip[DS_ADDR_STRLEN];
+
+    ds_addr_format(a, ip, sizeof(ip));
+    if (list_buckets(c, from, to, sensor, &b, &n, sensors, err, errlen) < 0 ||
+        source_records(c, b, n, ip, records, err, errlen) < 0) {
+        free(b);
+        json_decref(sensors);
+        json_decref(records);
+        return NULL;
+    }
+    out = records_sum(records);
+    json_object_set_new(out, "ip", json_string(ip));
+    json_object_set_new(out, "records", records);
+    json_decref(sensors);
+    free(b);
+    return out;
+}

@@ -1,0 +1,39 @@
+/* redis internals: key builders and command helpers. Not included outside redis/. */
+#ifndef RDS_INTERNAL_H
+#define RDS_INTERNAL_H
+
+#include "redis/redis.h"
+
+#include <hiredis/hiredis.h>
+
+/* The hiredis context of a connected rds_conn (NULL when not connected). */
+redisContext *rds_conn_ctx(struct rds_conn *c);
+/* Records an error from a failed command/reply and resets the connection. Returns -EIO. */
+int rds_conn_fail(struct rds_conn *c, const char *what, const redisReply *r);
+
+/* Key of a bucket part: "ds:v1:{sensor:start}:part". */
+const char *rds_key_hour(char *buf, size_t len, const char *sensor, int64_t hour,
+                         const char *part);
+
+#define RDS_KEY_MAX 192
+
+/* A growable argv for one command, bounded by what one command may carry. */
+struct rds_argv {
+    size_t n, cap;
+    const char **argv;
+    size_t *lens;
+    char *arena; /* copies of formatted arguments */
+    size_t arena_len, arena_cap;
+    size_t *offsets; /* arena offsets of copied args, SIZE_MAX for borrowed */
+};
+
+void rds_argv_init(struct rds_argv *a);
+void rds_argv_fini(struct rds_argv *a);
+void rds_argv_reset(struct rds_argv *a);
+/* Copies the argument. Returns 0 or -ENOMEM. */
+int rds_argv_add(struct rds_argv *a, const char *s, size_t len);
+int rds_argv_addf(struct rds_argv *a, const char *fmt, ...) DS_PRINTF(2, 3);
+/* Appends the command to the context's output buffer (pipelined). */
+int rds_argv_append(redisContext *ctx, struct rds_argv *a);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * redis — the one module that knows Redis key names and commands (docs/redis-schema.md).
+ *
+ * Writers hand it finished time-buckets (struct rds_bucket) and live-event batches; readers ask
+ * it for summaries and per-source records as JSON. Connections are synchronous hiredis contexts
+ * with timeouts; each owns its reconnect and backoff (struct rds_conn). An empty URL means
+ * darkscope's own embedded redis-server on a unix socket in the state directory, started on
+ * first use when not already running, so separately started roles share one store.
+ *
+ * Threading: a struct rds_conn is used by one thread at a time. Everything else is pure or
+ * takes a connection.
+ *
+ * Ownership: returned json_t * are new references (json_decref them); strings passed in are
+ * copied when kept.
+ */
+#ifndef RDS_REDIS_H
+#define RDS_REDIS_H
+
+#include "core/core.h"
+
+#include <jansson.h>
+
+#define RDS_SCHEMA "ds:v1"
+
+/* ---------------------------------------------------------------- connection */
+
+enum rds_state {
+    RDS_DISCONNECTED,
+    RDS_CONNECTED,
+    RDS_BACKOFF, /* the last attempt failed; waiting until the backoff ends */
+};
+
+struct rds_conn;
+
+/* Prepares a connection (does not connect yet). url: "redis://host:port/db", "unix:/path", or
+ * "" for the embedded server under state_dir. Returns NULL and fills err on a bad URL. */
+struct rds_conn *rds_conn_new(const char *url, const char *state_dir, char *err, size_t errlen);
+void rds_conn_free(struct rds_conn *c);
+/* Connects when not connected, honouring the backoff (doubling from 100 ms to 5 s); starts the
+ * embedded server when needed. Returns 0 when connected, -EAGAIN while backing off, -errno
+ * otherwise. Never blocks longer than the connect timeout (2 s). */
+int rds_conn_ensure(struct rds_conn *c);
+enum rds_state rds_conn_state(const struct rds_conn *c);
+/* Human description of the endpoint ("unix:/var/lib/darkscope/redis.sock"); never a password. */
+const char *rds_conn_describe(const struct rds_conn *c);
+/* Last error text (no secrets). */
+const char *rds_conn_error(const struct rds_conn *c);
+/* Marks the connection broken after a failed command: the next ensure reconnects. */
+void rds_conn_reset(struct rds_conn *c);
+
+/* Starts the embedded redis-server for state_dir unless one answers on its socket. Writes the
+ * socket path into sock. Returns 0 or -errno with err filled. */
+DS_WARN_UNUSED int rds_embedded_ensure(const char *state_dir, char *sock, size_t socklen,
+                                       char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- buckets */
+
+#define RDS_SOURCE_PORTS_MAX   16
+#define RDS_SOURCE_SAMPLES     3
+#define RDS_SOURCE_PREFIXES    64 /* darknet prefixes tracked per source (bitmask) */
+#define RDS_PORT_HLL_MAX       256 /* ports per bucket that get a HyperLogLog of sources */
+
+struct rds_totals {
+    uint64_t packets, bytes;
+    uint64_t by_class[DS_CLASS_N];
+    uint64_t by_proto[DS_PROTO_N];
+    uint64_t by_tool[DS_TOOL_N];
+    uint64_t ignored[DS_IGN_N];
+    uint64_t malformed[DS_MAL_N];
+    uint64_t truncated[DS_TRUNC_N];
+    uint64_t sources;          /* distinct sources in this part (exact) */
+    uint64_t sources_dropped;  /* packets whose source record could not be kept (bound) */
+    uint64_t late;             /* packets that arrived after their bucket was flushed */
+};
+
+struct rds_port {
+    uint8_t proto; /* enum ds_proto (tcp or udp) */
+    uint16_t port;
+    uint64_t packets;
+    uint64_t sources;
+};
+
+struct rds_country {
+    char cc[3]; /* "" = unknown, written as "??" */
+    uint64_t packets;
+    uint64_t sources;
+};
+
+/* A packet summary kept as alert evidence. */
+struct rds_sample {
+    ds_time_ns ts;
+    struct ds_addr dst;
+    uint8_t proto, cls;
+    uint16_t sport, dport;
+    uint8_t tcp_flags, icmp_type, icmp_code, ttl;
+    uint16_t ipid, win;
+    uint32_t ip_len;
+};
+
+/* One source's record for one bucket and sensor. */
+struct rds_source {
+    struct ds_addr addr;
+    uint64_t packets, bytes;
+    ds_time_ns first, last;
+    uint64_t by_class[DS_CLASS_N];
+    uint64_t pure_syns;
+    uint64_t tool_matches[DS_TOOL_N];
+    uint64_t dsts;          /* distinct darknet addresses hit */
+    bool dsts_estimated;    /* dsts is an estimate (above the exact bound) */
+    uint64_t ports_distinct; /* distinct destination ports (lower bound when above the table) */
+    unsigned n_ports;
+    struct rds_port ports[RDS_SOURCE_PORTS_MAX]; /* busiest first; .sources unused */
+    uint64_t prefixes;       /* bit i: darknet prefix i was hit */
+    uint8_t protos;          /* bit per enum ds_proto seen */
+    struct ds_geo geo;
+    bool has_geo;
+    unsigned n_samples;
+    struct rds_sample samples[RDS_SOURCE_SAMPLES];
+};
+
+struct rds_victim {
+    struct ds_addr addr;
+    uint64_t packets, bytes;
+    ds_time_ns first, last;
+    uint8_t protos;
+};
+
+/* Iterator over records the writer pulls one at a time, so a bucket with a million sources is
+ * never copied whole. Returns 1 with *out filled, 0 at the end. */
+typedef int (*rds_source_next_fn)(void *ctx, struct rds_source *out);
+typedef int (*rds_victim_next_fn)(void *ctx, struct rds_victim *out);
+
+/* Elements (64-bit hashes of source addresses) to add to one HyperLogLog of the bucket: name
+ * "all", "tcp/23", "udp/53" or "cc/JP". */
+struct rds_hll {
+    char name[16];
+    const uint64_t *elems;
+    size_t n;
+};
+
+struct rds_bucket {
+    const char *sensor;
+    int64_t start;   /* seconds since the epoch, a multiple of seconds */
+    int64_t seconds; /* bucket length */
+    uint64_t flush_id; /* unique per (run, bucket, part): the write is applied once */
+    struct rds_totals tot;
+    const struct rds_port *ports;
+    size_t n_ports;
+    const struct rds_country *countries;
+    size_t n_countries;
+    const uint64_t *per_second; /* seconds entries */
+    const struct rds_hll *hlls;
+    size_t n_hlls;
+    bool late; /* a late part of an already written bucket: sources go to their own hash */
+    rds_source_next_fn source_next;
+    void *source_ctx;
+    rds_victim_next_fn victim_next;
+    void *victim_ctx;
+    const struct ds_prefixset *darknet; /* to name prefixes in source records */
+};
+
+struct rds_write_opts {
+    int64_t retention;        /* seconds, counted from the write */
+    int64_t rollup_retention; /* seconds */
+};
+
+/* Writes a bucket (or a late part of one) with pipelined commands inside MULTI/EXEC, guarded by
+ * the flush id so a retry after a timeout is applied once. Also adds hourly roll-ups and the
+ * bucket index. Returns 0 (written or already written), or -errno with the connection reset;
+ * the caller retries later with the same struct. */
+DS_WARN_UNUSED int rds_bucket_write(struct rds_conn *c, const struct rds_bucket *b,
+                                    const struct rds_write_opts *o);
+
+/* Registers or refreshes a sensor (name, location, darknet prefixes, last bucket, counters). */
+DS_WARN_UNUSED int rds_sensor_update(struct rds_conn *c, const char *sensor, json_t *info);
+
+/* Publishes one batch of live events (a JSON text) on the live channel and appends it to the
+ * capped live stream. */
+DS_WARN_UNUSED int rds_live_publish(struct rds_conn *c, const char *sensor, const char *json,
+                                    size_t len);
+
+/* ---------------------------------------------------------------- queries */
+
+/* The summary of docs/redis-schema.md for buckets starting in [from, to), one sensor or all
+ * (sensor NULL). Returns a new object or NULL with err filled. */
+json_t *rds_query_summary(struct rds_conn *c, int64_t from, int64_t to, const char *sensor,
+                          unsigned top, char *err, size_t errlen);
+/* One source's records in buckets starting in [from, to), with their sum. */
+json_t *rds_query_source(struct rds_conn *c, const struct ds_addr *a, int64_t from, int64_t to,
+                         const char *sensor, char *err, size_t errlen);
+
+/* Formats the key of a bucket part into buf; exposed for tests and docs. */
+const char *rds_key_bucket(char *buf, size_t len, const char *sensor, int64_t start,
+                           const char *part);
+
+#endif

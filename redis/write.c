@@ -1,0 +1,731 @@
+/* Writing a bucket: one MULTI/EXEC guarded by a per-flush key (WATCH + EXISTS), so a write
+ * retried after a timeout is applied exactly once; then the bucket index and the hourly
+ * roll-up, each idempotent the same way. Key layout: docs/redis-schema.md. */
+#include "redis/rds_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH 1000     /* fields or elements per command */
+#define TOP_SOURCES 1000 /* per part in the top ZSET */
+
+const char *rds_key_bucket(char *buf, size_t len, const char *sensor, int64_t start,
+                           const char *part)
+{
+    snprintf(buf, len, RDS_SCHEMA ":{%s:%lld}:%s", sensor, (long long)start, part);
+    return buf;
+}
+
+const char *rds_key_hour(char *buf, size_t len, const char *sensor, int64_t hour,
+                         const char *part)
+{
+    snprintf(buf, len, RDS_SCHEMA ":{%s:h%lld}:%s", sensor, (long long)hour, part);
+    return buf;
+}
+
+/* Commands queued so far in this MULTI, to read their replies. */
+struct tx {
+    struct rds_conn *conn;
+    redisContext *ctx;
+    size_t queued;
+    struct rds_argv a;
+    int64_t ttl;
+    char keys[16][RDS_KEY_MAX]; /* keys to EXPIRE at the end */
+    unsigned n_keys;
+    int err;
+};
+
+static int tx_send(struct tx *t)
+{
+    if (t->err)
+        return t->err;
+    if (rds_argv_append(t->ctx, &t->a) < 0)
+        t->err = -EIO;
+    t->queued++;
+    rds_argv_reset(&t->a);
+    return t->err;
+}
+
+static void tx_arg(struct tx *t, const char *s)
+{
+    if (!t->err && rds_argv_add(&t->a, s, strlen(s)) < 0)
+        t->err = -ENOMEM;
+}
+
+static void tx_argn(struct tx *t, const char *s, size_t n)
+{
+    if (!t->err && rds_argv_add(&t->a, s, n) < 0)
+        t->err = -ENOMEM;
+}
+
+static void tx_argu(struct tx *t, uint64_t v)
+{
+    if (!t->err && rds_argv_addf(&t->a, "%llu", (unsigned long long)v) < 0)
+        t->err = -ENOMEM;
+}
+
+static void tx_expire_later(struct tx *t, const char *key)
+{
+    for (unsigned i = 0; i < t->n_keys; i++) {
+        if (strcmp(t->keys[i], key) == 0)
+            return;
+    }
+    if (t->n_keys < DS_ARRAY_LEN(t->keys))
+        snprintf(t->keys[t->n_keys++], RDS_KEY_MAX, "%s", key);
+}
+
+/* Reads every pending reply; returns the last one (EXEC's) or NULL on a connection error. */
+static redisReply *tx_drain(struct tx *t)
+{
+    redisReply *last = NULL;
+
+    for (size_t i = 0; i < t->queued; i++) {
+        void *r = NULL;
+        if (redisGetReply(t->ctx, &r) != REDIS_OK) {
+            if (last)
+                freeReplyObject(last);
+            return NULL;
+        }
+        if (last)
+            freeReplyObject(last);
+        last = r;
+    }
+    t->queued = 0;
+    return last;
+}
+
+/* Adds "name value" pairs of the totals; zeros are skipped (absent reads as zero). */
+static void totals_fields(struct tx *t, const struct rds_totals *x)
+{
+    char name[48];
+#define PAIR(n, v)                                                                                 \
+    do {                                                                                           \
+        if (v) {                                                                                   \
+            tx_arg(t, n);                                                                          \
+            tx_argu(t, v);                                                                         \
+        }                                                                                          \
+    } while (0)
+    PAIR("packets", x->packets);
+    PAIR("bytes", x->bytes);
+    PAIR("sources", x->sources);
+    PAIR("sources_dropped", x->sources_dropped);
+    PAIR("late", x->late);
+    for (int i = 0; i < DS_CLASS_N; i++) {
+        snprintf(name, sizeof(name), "class:%s", ds_class_names[i]);
+        PAIR(name, x->by_class[i]);
+    }
+    for (int i = 0; i < DS_PROTO_N; i++) {
+        snprintf(name, sizeof(name), "proto:%s", ds_proto_names[i]);
+        PAIR(name, x->by_proto[i]);
+    }
+    for (int i = 0; i < DS_TOOL_N; i++) {
+        snprintf(name, sizeof(name), "tool:%s", ds_tool_names[i]);
+        PAIR(name, x->by_tool[i]);
+    }
+    for (int i = 0; i < DS_IGN_N; i++) {
+        snprintf(name, sizeof(name), "ignored:%s", ds_ignored_names[i]);
+        PAIR(name, x->ignored[i]);
+    }
+    for (int i = 0; i < DS_MAL_N; i++) {
+        snprintf(name, sizeof(name), "malformed:%s", ds_malformed_names[i]);
+        PAIR(name, x->malformed[i]);
+    }
+    for (int i = 0; i < DS_TRUNC_N; i++) {
+        snprintf(name, sizeof(name), "truncated:%s", ds_trunc_names[i]);
+        PAIR(name, x->truncated[i]);
+    }
+#undef PAIR
+}
+
+/* HINCRBY every totals field (additive, so late parts and roll-ups add up). */
+static void totals_incr(struct tx *t, const char *key, const struct rds_totals *x)
+{
+    struct rds_argv pairs;
+    struct rds_argv save = t->a;
+
+    rds_argv_init(&t->a);
+    totals_fields(t, x);
+    pairs = t->a;
+    t->a = save;
+    for (size_t i = 0; i + 1 < pairs.n; i += 2) {
+        tx_arg(t, "HINCRBY");
+        tx_arg(t, key);
+        tx_argn(t, pairs.arena + pairs.offsets[i], pairs.lens[i]);
+        tx_argn(t, pairs.arena + pairs.offsets[i + 1], pairs.lens[i + 1]);
+        tx_send(t);
+    }
+    rds_argv_fini(&pairs);
+    tx_expire_later(t, key);
+}
+
+static void ports_incr(struct tx *t, const char *key, const struct rds_bucket *b)
+{
+    char f[32];
+
+    for (size_t i = 0; i < b->n_ports; i++) {
+        const struct rds_port *p = &b->ports[i];
+        tx_arg(t, "HINCRBY");
+        tx_arg(t, key);
+        snprintf(f, sizeof(f), "%s/%u", ds_proto_names[p->proto], p->port);
+        tx_arg(t, f);
+        tx_argu(t, p->packets);
+        tx_send(t);
+        tx_arg(t, "HINCRBY");
+        tx_arg(t, key);
+        snprintf(f, sizeof(f), "%s/%u:s", ds_proto_names[p->proto], p->port);
+        tx_arg(t, f);
+        tx_argu(t, p->sources);
+        tx_send(t);
+    }
+    if (b->n_ports)
+        tx_expire_later(t, key);
+}
+
+static void countries_incr(struct tx *t, const char *key, const struct rds_bucket *b)
+{
+    char f[16];
+
+    for (size_t i = 0; i < b->n_countries; i++) {
+        const struct rds_country *c = &b->countries[i];
+        const char *cc = c->cc[0] ? c->cc : "??";
+        tx_arg(t, "HINCRBY");
+        tx_arg(t, key);
+        tx_arg(t, cc);
+        tx_argu(t, c->packets);
+        tx_send(t);
+        tx_arg(t, "HINCRBY");
+        tx_arg(t, key);
+        snprintf(f, sizeof(f), "%s:s", cc);
+        tx_arg(t, f);
+        tx_argu(t, c->sources);
+        tx_send(t);
+    }
+    if (b->n_countries)
+        tx_expire_later(t, key);
+}
+
+static json_t *sample_json(const struct rds_sample *s)
+{
+    char ts[40], dst[DS_ADDR_STRLEN];
+    json_t *o = json_object();
+
+    json_object_set_new(o, "t", json_string(ds_time_format_us(s->ts, ts, sizeof(ts))));
+    json_object_set_new(o, "dst", json_string(ds_addr_format(&s->dst, dst, sizeof(dst))));
+    json_object_set_new(o, "proto", json_string(ds_proto_names[s->proto]));
+    json_object_set_new(o, "class", json_string(ds_class_names[s->cls]));
+    json_object_set_new(o, "len", json_integer(s->ip_len));
+    json_object_set_new(o, "ttl", json_integer(s->ttl));
+    if (s->proto == DS_PROTO_TCP || s->proto == DS_PROTO_UDP) {
+        json_object_set_new(o, "sport", json_integer(s->sport));
+        json_object_set_new(o, "dport", json_integer(s->dport));
+    }
+    if (s->proto == DS_PROTO_TCP) {
+        json_object_set_new(o, "flags", json_integer(s->tcp_flags));
+        json_object_set_new(o, "win", json_integer(s->win));
+    }
+    if (s->proto == DS_PROTO_ICMP) {
+        json_object_set_new(o, "icmp_type", json_integer(s->icmp_type));
+        json_object_set_new(o, "icmp_code", json_integer(s->icmp_code));
+    }
+    if (s->dst.family == 4)
+        json_object_set_new(o, "ipid", json_integer(s->ipid));
+    return o;
+}
+
+/* The per-source record stored in the bucket's src hash (docs/redis-schema.md). */
+static char *source_json(const struct rds_source *s, const struct ds_prefixset *darknet)
+{
+    json_t *o = json_object(), *cls = json_object(), *tools = json_object(), *ports = json_array();
+    json_t *prefixes = json_array(), *protos = json_array(), *samples = json_array();
+    char ts[40], buf[DS_CIDR_STRLEN];
+    int tool = ds_tool_attribute(s->pure_syns, s->tool_matches);
+    char *text;
+
+    json_object_set_new(o, "packets", json_integer((json_int_t)s->packets));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes));
+    json_object_set_new(o, "first", json_string(ds_time_format_us(s->first, ts, sizeof(ts))));
+    json_object_set_new(o, "last", json_string(ds_time_format_us(s->last, ts, sizeof(ts))));
+    for (int i = 0; i < DS_CLASS_N; i++) {
+        if (s->by_class[i])
+            json_object_set_new(cls, ds_class_names[i], json_integer((json_int_t)s->by_class[i]));
+    }
+    json_object_set_new(o, "by_class", cls);
+    json_object_set_new(o, "syn", json_integer((json_int_t)s->pure_syns));
+    for (int i = 0; i < DS_TOOL_N; i++) {
+        if (s->tool_matches[i])
+            json_object_set_new(tools, ds_tool_names[i],
+                                json_integer((json_int_t)s->tool_matches[i]));
+    }
+    json_object_set_new(o, "tool_matches", tools);
+    json_object_set_new(o, "tool", tool >= 0 ? json_string(ds_tool_names[tool]) : json_null());
+    json_object_set_new(o, "dsts", json_integer((json_int_t)s->dsts));
+    json_object_set_new(o, "dsts_estimated", json_boolean(s->dsts_estimated));
+    for (unsigned i = 0; i < s->n_ports; i++) {
+        json_array_append_new(ports, json_pack("[sII]", ds_proto_names[s->ports[i].proto],
+                                               (json_int_t)s->ports[i].port,
+                                               (json_int_t)s->ports[i].packets));
+    }
+    json_object_set_new(o, "ports", ports);
+    json_object_set_new(o, "ports_distinct", json_integer((json_int_t)s->ports_distinct));
+    for (unsigned i = 0; darknet && i < darknet->n && i < RDS_SOURCE_PREFIXES; i++) {
+        if (s->prefixes & (1ULL << i))
+            json_array_append_new(prefixes,
+                                  json_string(ds_cidr_format(&darknet->p[i], buf, sizeof(buf))));
+    }
+    json_object_set_new(o, "prefixes", prefixes);
+    for (int i = 0; i < DS_PROTO_N; i++) {
+        if (s->protos & (1u << i))
+            json_array_append_new(protos, json_string(ds_proto_names[i]));
+    }
+    json_object_set_new(o, "protos", protos);
+    json_object_set_new(o, "cc", s->has_geo && s->geo.cc[0] ? json_string(s->geo.cc) : json_null());
+    json_object_set_new(o, "asn", s->has_geo && s->geo.asn ? json_integer(s->geo.asn) : json_null());
+    if (s->has_geo && s->geo.has_location) {
+        json_object_set_new(o, "lat", json_real(s->geo.lat));
+        json_object_set_new(o, "lon", json_real(s->geo.lon));
+    }
+    for (unsigned i = 0; i < s->n_samples; i++)
+        json_array_append_new(samples, sample_json(&s->samples[i]));
+    json_object_set_new(o, "samples", samples);
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+/* A bounded min-heap of the busiest sources of the part, for the top ZSET. */
+struct top {
+    struct {
+        uint64_t packets;
+        char ip[DS_ADDR_STRLEN];
+    } *e;
+    size_t n;
+};
+
+static void top_push(struct top *t, uint64_t packets, const char *ip)
+{
+    size_t i;
+
+    if (!t->e)
+        return;
+    if (t->n < TOP_SOURCES) {
+        i = t->n++;
+    } else if (packets > t->e[0].packets) {
+        /* replace the root and sift down */
+        size_t p = 0;
+        for (;;) {
+            size_t l = 2 * p + 1, r = l + 1, m = p;
+            if (l < t->n && t->e[l].packets < (m == p ? packets : t->e[m].packets))
+                m = l;
+            if (r < t->n && t->e[r].packets < (m == p ? packets : t->e[m].packets))
+                m = r;
+            if (m == p)
+                break;
+            t->e[p] = t->e[m];
+            p = m;
+        }
+        t->e[p].packets = packets;
+        snprintf(t->e[p].ip, sizeof(t->e[p].ip), "%s", ip);
+        return;
+    } else {
+        return;
+    }
+    while (i > 0 && t->e[(i - 1) / 2].packets > packets) {
+        t->e[i] = t->e[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    t->e[i].packets = packets;
+    snprintf(t->e[i].ip, sizeof(t->e[i].ip), "%s", ip);
+}
+
+static void write_sources(struct tx *t, const struct rds_bucket *b, const char *key,
+                          const char *topkey)
+{
+    struct rds_source s;
+    struct top top = {calloc(TOP_SOURCES, sizeof(*top.e)), 0};
+    char ip[DS_ADDR_STRLEN];
+    size_t in_batch = 0;
+
+    if (!top.e)
+        t->err = -ENOMEM;
+    while (!t->err && b->source_next(b->source_ctx, &s) == 1) {
+        char *rec = source_json(&s, b->darknet);
+        if (!rec) {
+            t->err = -ENOMEM;
+            break;
+        }
+        if (in_batch == 0) {
+            tx_arg(t, "HSET");
+            tx_arg(t, key);
+        }
+        ds_addr_format(&s.addr, ip, sizeof(ip));
+        tx_arg(t, ip);
+        tx_arg(t, rec);
+        free(rec);
+        top_push(&top, s.packets, ip);
+        if (++in_batch == BATCH) {
+            tx_send(t);
+            in_batch = 0;
+        }
+    }
+    if (in_batch)
+        tx_send(t);
+    tx_expire_later(t, key);
+    /* ZADD INCR takes one member; use ZINCRBY per member in late parts, ZADD batches else */
+    for (size_t i = 0; i < top.n;) {
+        if (b->late) {
+            tx_arg(t, "ZINCRBY");
+            tx_arg(t, topkey);
+            tx_argu(t, top.e[i].packets);
+            tx_arg(t, top.e[i].ip);
+            tx_send(t);
+            i++;
+            continue;
+        }
+        size_t end = i + BATCH < top.n ? i + BATCH : top.n;
+        tx_arg(t, "ZADD");
+        tx_arg(t, topkey);
+        for (; i < end; i++) {
+            tx_argu(t, top.e[i].packets);
+            tx_arg(t, top.e[i].ip);
+        }
+        tx_send(t);
+    }
+    if (top.n)
+        tx_expire_later(t, topkey);
+    free(top.e);
+}
+
+static char *victim_json(const struct rds_victim *v)
+{
+    char a[40], z[40];
+    json_t *protos = json_array();
+    for (int i = 0; i < DS_PROTO_N; i++) {
+        if (v->protos & (1u << i))
+            json_array_append_new(protos, json_string(ds_proto_names[i]));
+    }
+    json_t *o = json_pack("{sIsIssssso}", "packets", (json_int_t)v->packets, "bytes",
+                          (json_int_t)v->bytes, "first", ds_time_format_us(v->first, a, sizeof(a)),
+                          "last", ds_time_format_us(v->last, z, sizeof(z)), "protos", protos);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+static void write_victims(struct tx *t, const struct rds_bucket *b, const char *key)
+{
+    struct rds_victim v;
+    char ip[DS_ADDR_STRLEN];
+    size_t in_batch = 0, total = 0;
+
+    if (!b->victim_next)
+        return;
+    while (!t->err && b->victim_next(b->victim_ctx, &v) == 1) {
+        char *rec = victim_json(&v);
+        if (!rec) {
+            t->err = -ENOMEM;
+            break;
+        }
+        if (in_batch == 0) {
+            tx_arg(t, "HSET");
+            tx_arg(t, key);
+        }
+        tx_arg(t, ds_addr_format(&v.addr, ip, sizeof(ip)));
+        tx_arg(t, rec);
+        free(rec);
+        total++;
+        if (++in_batch == BATCH) {
+            tx_send(t);
+            in_batch = 0;
+        }
+    }
+    if (in_batch)
+        tx_send(t);
+    if (total)
+        tx_expire_later(t, key);
+}
+
+static void write_hlls(struct tx *t, const struct rds_bucket *b)
+{
+    char key[RDS_KEY_MAX], part[48];
+
+    for (size_t h = 0; h < b->n_hlls; h++) {
+        const struct rds_hll *x = &b->hlls[h];
+        if (!x->n)
+            continue;
+        snprintf(part, sizeof(part), "hll:%s", x->name);
+        rds_key_bucket(key, sizeof(key), b->sensor, b->start, part);
+        for (size_t i = 0; i < x->n; i += BATCH) {
+            size_t end = i + BATCH < x->n ? i + BATCH : x->n;
+            tx_arg(t, "PFADD");
+            tx_arg(t, key);
+            for (size_t k = i; k < end; k++)
+                tx_argn(t, (const char *)&x->elems[k], sizeof(uint64_t));
+            tx_send(t);
+        }
+        /* HLL keys are many: expire them here rather than in the bounded list */
+        tx_arg(t, "EXPIRE");
+        tx_arg(t, key);
+        tx_argu(t, (uint64_t)t->ttl);
+        tx_send(t);
+    }
+}
+
+static void write_seconds(struct tx *t, const struct rds_bucket *b, const char *key)
+{
+    bool any = false;
+
+    for (int64_t i = 0; i < b->seconds; i++) {
+        if (!b->per_second[i])
+            continue;
+        tx_arg(t, "HINCRBY");
+        tx_arg(t, key);
+        tx_argu(t, (uint64_t)i);
+        tx_argu(t, b->per_second[i]);
+        tx_send(t);
+        any = true;
+    }
+    if (any)
+        tx_expire_later(t, key);
+}
+
+/* Starts a guarded transaction: 1 when the guard exists already (nothing to do), 0 when MULTI
+ * was queued, -EIO on errors. */
+static int tx_begin(struct tx *t, const char *guard)
+{
+    redisReply *r = redisCommand(t->ctx, "WATCH %s", guard);
+
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        goto fail;
+    freeReplyObject(r);
+    r = redisCommand(t->ctx, "EXISTS %s", guard);
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        goto fail;
+    if (r->integer == 1) {
+        freeReplyObject(r);
+        r = redisCommand(t->ctx, "UNWATCH");
+        if (r)
+            freeReplyObject(r);
+        return 1;
+    }
+    freeReplyObject(r);
+    tx_arg(t, "MULTI");
+    return tx_send(t);
+fail:
+    rds_conn_fail(t->conn, "WATCH", r);
+    if (r)
+        freeReplyObject(r);
+    return -EIO;
+}
+
+static int tx_commit(struct tx *t, const char *guard)
+{
+    redisReply *r;
+
+    for (unsigned i = 0; i < t->n_keys; i++) {
+        tx_arg(t, "EXPIRE");
+        tx_arg(t, t->keys[i]);
+        tx_argu(t, (uint64_t)t->ttl);
+        tx_send(t);
+    }
+    tx_arg(t, "SET");
+    tx_arg(t, guard);
+    tx_arg(t, "1");
+    tx_arg(t, "EX");
+    tx_argu(t, (uint64_t)t->ttl);
+    tx_send(t);
+    tx_arg(t, "EXEC");
+    tx_send(t);
+    if (t->err) {
+        /* the buffer holds a half transaction: drop the connection so Redis discards it */
+        rds_conn_reset(t->conn);
+        return t->err;
+    }
+    r = tx_drain(t);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        /* nil: the guard appeared meanwhile (another writer applied it); else an error */
+        if (r && r->type == REDIS_REPLY_NIL) {
+            freeReplyObject(r);
+            return 0;
+        }
+        rds_conn_fail(t->conn, "EXEC", r);
+        if (r)
+            freeReplyObject(r);
+        return -EIO;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type == REDIS_REPLY_ERROR) {
+            ds_log(DS_LOG_ERROR, "redis", "command %zu of the bucket write failed: %s", i,
+                   r->element[i]->str);
+            rds_conn_fail(t->conn, "EXEC", r->element[i]);
+            freeReplyObject(r);
+            return -EIO;
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64_t ttl)
+{
+    struct tx t = {.conn = c, .ctx = rds_conn_ctx(c), .ttl = ttl};
+    char guard[RDS_KEY_MAX], key[RDS_KEY_MAX], key2[RDS_KEY_MAX], part[64];
+    int rc;
+
+    rds_argv_init(&t.a);
+    snprintf(part, sizeof(part), "flush:%016llx", (unsigned long long)b->flush_id);
+    rds_key_bucket(guard, sizeof(guard), b->sensor, b->start, part);
+    rc = tx_begin(&t, guard);
+    if (rc != 0) {
+        rds_argv_fini(&t.a);
+        return rc == 1 ? 0 : rc;
+    }
+    rds_key_bucket(key, sizeof(key), b->sensor, b->start, "meta");
+    tx_arg(&t, "HSET");
+    tx_arg(&t, key);
+    tx_arg(&t, "sensor");
+    tx_arg(&t, b->sensor);
+    tx_arg(&t, "start");
+    tx_argu(&t, (uint64_t)b->start);
+    tx_arg(&t, "seconds");
+    tx_argu(&t, (uint64_t)b->seconds);
+    tx_arg(&t, "written");
+    tx_argu(&t, (uint64_t)(ds_time_now() / DS_NS_PER_SEC));
+    tx_send(&t);
+    tx_expire_later(&t, key);
+    totals_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "tot"), &b->tot);
+    ports_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "port"), b);
+    countries_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "cc"), b);
+    write_seconds(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "sec"));
+    write_hlls(&t, b);
+    if (b->late) {
+        /* late parts keep their source records apart; readers merge the parts */
+        snprintf(part, sizeof(part), "src:%016llx", (unsigned long long)b->flush_id);
+        rds_key_bucket(key, sizeof(key), b->sensor, b->start, part);
+        rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "parts");
+        tx_arg(&t, "SADD");
+        tx_arg(&t, key2);
+        tx_arg(&t, part + 4);
+        tx_send(&t);
+        tx_expire_later(&t, key2);
+    } else {
+        rds_key_bucket(key, sizeof(key), b->sensor, b->start, "src");
+    }
+    write_sources(&t, b, key, rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "top"));
+    if (b->late) {
+        snprintf(part, sizeof(part), "vic:%016llx", (unsigned long long)b->flush_id);
+        write_victims(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, part));
+    } else {
+        write_victims(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "vic"));
+    }
+    rc = tx_commit(&t, guard);
+    rds_argv_fini(&t.a);
+    return rc;
+}
+
+static int write_rollup_tx(struct rds_conn *c, const struct rds_bucket *b, int64_t ttl)
+{
+    struct tx t = {.conn = c, .ctx = rds_conn_ctx(c), .ttl = ttl};
+    char guard[RDS_KEY_MAX], key[RDS_KEY_MAX], part[64];
+    int64_t hour = b->start - b->start % 3600;
+    int rc;
+
+    rds_argv_init(&t.a);
+    snprintf(part, sizeof(part), "flush:%016llx", (unsigned long long)b->flush_id);
+    rds_key_hour(guard, sizeof(guard), b->sensor, hour, part);
+    rc = tx_begin(&t, guard);
+    if (rc != 0) {
+        rds_argv_fini(&t.a);
+        return rc == 1 ? 0 : rc;
+    }
+    totals_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "tot"), &b->tot);
+    ports_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "port"), b);
+    countries_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "cc"), b);
+    rc = tx_commit(&t, guard);
+    rds_argv_fini(&t.a);
+    return rc;
+}
+
+static int index_add(struct rds_conn *c, const char *sensor, int64_t start, int64_t hour)
+{
+    char key[RDS_KEY_MAX], hkey[RDS_KEY_MAX];
+    redisContext *ctx = rds_conn_ctx(c);
+    redisReply *r;
+    int rc = 0;
+
+    snprintf(key, sizeof(key), RDS_SCHEMA ":idx:%s", sensor);
+    snprintf(hkey, sizeof(hkey), RDS_SCHEMA ":hidx:%s", sensor);
+    redisAppendCommand(ctx, "ZADD %s %lld %lld", key, (long long)start, (long long)start);
+    redisAppendCommand(ctx, "ZADD %s %lld %lld", hkey, (long long)hour, (long long)hour);
+    redisAppendCommand(ctx, "SADD " RDS_SCHEMA ":sensors:names %s", sensor);
+    for (int i = 0; i < 3; i++) {
+        void *v = NULL;
+        if (redisGetReply(ctx, &v) != REDIS_OK) {
+            return rds_conn_fail(c, "ZADD", NULL);
+        }
+        r = v;
+        if (r->type == REDIS_REPLY_ERROR)
+            rc = rds_conn_fail(c, "ZADD", r);
+        freeReplyObject(r);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int rds_bucket_write(struct rds_conn *c, const struct rds_bucket *b, const struct rds_write_opts *o)
+{
+    int rc;
+
+    if (!rds_conn_ctx(c))
+        return -ENOTCONN;
+    rc = write_bucket_tx(c, b, o->retention);
+    if (rc == 0)
+        rc = write_rollup_tx(c, b, o->rollup_retention);
+    if (rc == 0)
+        rc = index_add(c, b->sensor, b->start, b->start - b->start % 3600);
+    return rc;
+}
+
+int rds_sensor_update(struct rds_conn *c, const char *sensor, json_t *info)
+{
+    char *text = json_dumps(info, JSON_COMPACT);
+    redisReply *r;
+    int rc = 0;
+
+    if (!text)
+        return -ENOMEM;
+    if (!rds_conn_ctx(c)) {
+        free(text);
+        return -ENOTCONN;
+    }
+    r = redisCommand(rds_conn_ctx(c), "HSET " RDS_SCHEMA ":sensors %s %s", sensor, text);
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        rc = rds_conn_fail(c, "HSET sensors", r);
+    if (r)
+        freeReplyObject(r);
+    free(text);
+    return rc;
+}
+
+int rds_live_publish(struct rds_conn *c, const char *sensor, const char *json, size_t len)
+{
+    redisContext *ctx = rds_conn_ctx(c);
+    int rc = 0;
+
+    if (!ctx)
+        return -ENOTCONN;
+    redisAppendCommand(ctx, "PUBLISH " RDS_SCHEMA ":live %b", json, len);
+    redisAppendCommand(ctx, "XADD " RDS_SCHEMA ":live:stream MAXLEN ~ 1000 * sensor %s batch %b",
+                       sensor, json, len);
+    for (int i = 0; i < 2; i++) {
+        void *v = NULL;
+        if (redisGetReply(ctx, &v) != REDIS_OK)
+            return rds_conn_fail(c, "PUBLISH", NULL);
+        redisReply *r = v;
+        if (r->type == REDIS_REPLY_ERROR)
+            rc = -EIO;
+        freeReplyObject(r);
+    }
+    return rc;
+}
