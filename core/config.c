@@ -71,12 +71,15 @@ static int fail(char *err, size_t errlen, const char *origin, const struct ds_cf
 
 /* Sets a scalar or appends one list item from text. origin names the file or "command line". */
 static int key_set_text(struct ds_config *cfg, const struct ds_cfg_key *k, const char *v,
-                        const char *origin, char *err, size_t errlen)
+                        bool quoted, const char *origin, char *err, size_t errlen)
 {
     char exp[160], got[200];
     char *end;
 
-    snprintf(got, sizeof(got), "\"%.*s\"", 160, v);
+    if (quoted)
+        snprintf(got, sizeof(got), "\"%.*s\"", 160, v);
+    else
+        snprintf(got, sizeof(got), "%.*s", 160, v);
     switch (k->type) {
     case DS_CFG_OBJECT:
         return fail(err, errlen, origin, k, "an object", got);
@@ -167,7 +170,7 @@ void ds_config_init(struct ds_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < ds_cfg_nkeys; i++) {
         const struct ds_cfg_key *k = &ds_cfg_keys[i];
-        if (k->def && key_set_text(cfg, k, k->def, "default", err, sizeof(err)) < 0)
+        if (k->def && key_set_text(cfg, k, k->def, true, "default", err, sizeof(err)) < 0)
             ds_log(DS_LOG_ERROR, "config", "bad built-in default: %s", err);
     }
 }
@@ -200,7 +203,7 @@ int ds_config_set(struct ds_config *cfg, const char *key, const char *value, uns
     }
     if (!(flags & DS_CONFIG_APPEND))
         key_clear_list(cfg, k);
-    return key_set_text(cfg, k, value, "command line", err, errlen);
+    return key_set_text(cfg, k, value, true, "command line", err, errlen);
 }
 
 static const char *json_type_name(const json_t *v)
@@ -303,7 +306,7 @@ static int load_object(struct ds_config *cfg, json_t *obj, const char *prefix, c
                     return fail(err, errlen, origin, k, expected_text(k, exp, sizeof(exp)),
                                 where);
                 }
-                rc = key_set_text(cfg, k, json_string_value(item), origin, err, errlen);
+                rc = key_set_text(cfg, k, json_string_value(item), true, origin, err, errlen);
                 if (rc < 0)
                     return rc;
             }
@@ -312,7 +315,7 @@ static int load_object(struct ds_config *cfg, json_t *obj, const char *prefix, c
         if (json_scalar_text(k, v, text, sizeof(text)) < 0)
             return fail(err, errlen, origin, k, expected_text(k, exp, sizeof(exp)),
                         json_type_name(v));
-        rc = key_set_text(cfg, k, text, origin, err, errlen);
+        rc = key_set_text(cfg, k, text, json_is_string(v), origin, err, errlen);
         if (rc < 0)
             return rc;
     }

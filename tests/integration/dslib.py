@@ -1,0 +1,134 @@
+"""Helpers for darkscope's integration tests: a private redis-server, the real binary, queries.
+
+Every test starts its own redis-server on a unix socket in a temporary directory (never a shared
+port), and stops it at exit, also on failure. Paths come from the environment meson sets:
+DARKSCOPE (the binary under test), DARKSCOPE_GEN (the generator), DS_SOURCE_ROOT, DS_SHARED.
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+DARKSCOPE = os.environ.get("DARKSCOPE", "build/darkscope")
+GEN = os.environ.get("DARKSCOPE_GEN", "build/tools/gen/darkscope-gen")
+ROOT = os.environ.get("DS_SOURCE_ROOT", os.getcwd())
+SHARED = os.environ.get("DS_SHARED", os.path.join(ROOT, "..", "shared"))
+PCAPS = os.path.join(SHARED, "pcaps")
+EVERYTHING = ["--darknet", "0.0.0.0/0", "--darknet", "::/0"]
+
+
+def tmpdir(prefix="ds-test-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+class Redis:
+    """A redis-server of our own on a unix socket; AOF optional."""
+
+    def __init__(self, appendonly=False, fsync="everysec", directory=None):
+        self.dir = directory or tmpdir("ds-redis-")
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.appendonly = appendonly
+        self.fsync = fsync
+        self.proc = None
+        self.start()
+        atexit.register(self.stop)
+
+    @property
+    def url(self):
+        return "unix:" + self.sock
+
+    def start(self):
+        args = ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+                "--dir", self.dir, "--save", "", "--appendonly", "yes" if self.appendonly else "no",
+                "--appendfsync", self.fsync, "--maxmemory-policy", "noeviction"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.cli("PING", check=False).strip() == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cli(self, *args, check=True):
+        r = subprocess.run(["redis-cli", "-s", self.sock, *args], capture_output=True, text=True)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"redis-cli {args}: {r.stderr}")
+        return r.stdout
+
+
+def run(args, check=True, timeout=600, env=None):
+    """Runs darkscope with args; returns CompletedProcess (text)."""
+    r = subprocess.run([DARKSCOPE, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    if check and r.returncode != 0:
+        raise AssertionError(f"darkscope {' '.join(args)} exited {r.returncode}:\n{r.stderr}")
+    return r
+
+
+def capture(redis, files, darknet=EVERYTHING, extra=(), check=True, sensor="test"):
+    args = ["capture", "--redis", redis.url, "--sensor", sensor, *darknet, *extra]
+    for f in files:
+        args += ["--read", f]
+    return run(args, check=check)
+
+
+def summary(redis, frm="1970-01-01T00:00:00Z", to="2100-01-01T00:00:00Z", top=10, sensor=None):
+    args = ["query", "summary", "--redis", redis.url, "--from", frm, "--to", to, "--top", str(top)]
+    if sensor:
+        args += ["--sensor", sensor]
+    return json.loads(run(args).stdout)
+
+
+def source(redis, ip):
+    return json.loads(run(["query", "source", ip, "--redis", redis.url]).stdout)
+
+
+class Checker:
+    """Collects failed comparisons so one run reports every difference, then exits 1."""
+
+    def __init__(self, name):
+        self.name = name
+        self.failures = []
+        self.checks = 0
+
+    def eq(self, what, got, want):
+        self.checks += 1
+        if got != want:
+            self.failures.append(f"{what}: got {got!r}, want {want!r}")
+
+    def near(self, what, got, want, rel):
+        self.checks += 1
+        if abs(got - want) > rel * max(want, 1):
+            self.failures.append(f"{what}: got {got!r}, want {want!r} ± {rel:.0%}")
+
+    def true(self, what, cond):
+        self.checks += 1
+        if not cond:
+            self.failures.append(what)
+
+    def done(self):
+        if self.failures:
+            print(f"{self.name}: {len(self.failures)} of {self.checks} checks failed:")
+            for f in self.failures:
+                print("  " + f)
+            sys.exit(1)
+        if self.checks == 0:
+            print(f"{self.name}: no checks ran")
+            sys.exit(1)
+        print(f"{self.name}: {self.checks} checks passed")

@@ -1,0 +1,334 @@
+/*
+ * gen_json.c - writes the ground truth as JSON with Jansson.
+ *
+ * The document can hold millions of sources, far too many to build as one Jansson tree, so the
+ * top-level object is streamed: each member's value (and each element of the long arrays) is a
+ * small Jansson value dumped with json_dumpf() and released at once.  Only the braces, commas and
+ * the fixed ASCII member names are written by hand.  The file is written under a temporary name
+ * and renamed into place, so a failed run never leaves a half-written truth behind.
+ *
+ * Orders: buckets by start (only buckets holding counted packets), ports by packets descending
+ * then protocol and port, victims and sources by packets descending then address (IPv4 before
+ * IPv6, numerically).  A source's ports are its distinct readable destination ports, ascending.
+ */
+#include "gen_internal.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct jw {
+    FILE *f;
+    bool first_member, first_item;
+    int failed;
+};
+
+static void jw_value(struct jw *w, json_t *v)
+{
+    if (v == NULL || json_dumpf(v, w->f, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        w->failed = -EIO;
+    json_decref(v);
+}
+
+/* Writes  "key": value  and takes ownership of value. */
+static void jw_member(struct jw *w, const char *key, json_t *v)
+{
+    fprintf(w->f, "%s\n  \"%s\": ", w->first_member ? "" : ",", key);
+    w->first_member = false;
+    jw_value(w, v);
+}
+
+static void jw_array_begin(struct jw *w, const char *key)
+{
+    fprintf(w->f, "%s\n  \"%s\": [", w->first_member ? "" : ",", key);
+    w->first_member = false;
+    w->first_item = true;
+}
+
+static void jw_item(struct jw *w, json_t *v)
+{
+    fputs(w->first_item ? "\n    " : ",\n    ", w->f);
+    w->first_item = false;
+    jw_value(w, v);
+}
+
+static void jw_array_end(struct jw *w)
+{
+    fputs(w->first_item ? "]" : "\n  ]", w->f);
+}
+
+static json_t *counts_object(const char *const *names, const uint64_t *counts, size_t n)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; i < n && o != NULL; i++)
+        json_object_set_new(o, names[i], json_integer((json_int_t)counts[i]));
+    return o;
+}
+
+static json_t *class_object32(const uint32_t *counts)
+{
+    uint64_t c[GEN_CLASS_COUNT];
+
+    for (int i = 0; i < GEN_CLASS_COUNT; i++)
+        c[i] = counts[i];
+    return counts_object(gen_class_names, c, GEN_CLASS_COUNT);
+}
+
+static void write_summary(struct jw *w, struct gen_truth *t)
+{
+    static const char *const ign[] = {"total", "non_ip", "not_darknet"};
+    static const char *const mal[] = {"total", "ip_truncated"};
+    static const char *const trunc[] = {"tcp", "udp", "icmp"};
+    const struct gen_config *cfg = t->cfg;
+    uint64_t ignored[3] = {t->ignored_non_ip + t->ignored_not_darknet, t->ignored_non_ip,
+                           t->ignored_not_darknet};
+    uint64_t malformed[2] = {t->malformed_ip_truncated, t->malformed_ip_truncated};
+    int64_t end_us = (t->last_us / 1000000 + 1) * 1000000;
+    json_t *darknet = json_array();
+    char buf[64];
+
+    jw_member(w, "generator", json_string("darkscope-gen"));
+    jw_member(w, "version", json_integer(1));
+    jw_member(w, "seed", json_integer((json_int_t)cfg->seed));
+    jw_member(w, "start",
+              json_string(gen_time_format(cfg->start_us, cfg->start_us % 1000000 != 0, buf,
+                                          sizeof(buf))));
+    jw_member(w, "end", json_string(gen_time_format(end_us, false, buf, sizeof(buf))));
+    for (size_t i = 0; i < cfg->darknet.n && darknet != NULL; i++)
+        json_array_append_new(darknet,
+                              json_string(gen_prefix_format(&cfg->darknet.all[i], buf,
+                                                            sizeof(buf))));
+    jw_member(w, "darknet", darknet);
+    jw_member(w, "bucket_seconds", json_integer(cfg->bucket_seconds));
+    jw_member(w, "frames", json_integer((json_int_t)t->frames));
+    jw_member(w, "packets", json_integer((json_int_t)t->packets));
+    jw_member(w, "bytes", json_integer((json_int_t)t->bytes));
+    jw_member(w, "by_class", counts_object(gen_class_names, t->by_class, GEN_CLASS_COUNT));
+    jw_member(w, "by_proto", counts_object(gen_proto_names, t->by_proto, GEN_PROTO_COUNT));
+    jw_member(w, "by_tool", counts_object(gen_tool_names, t->by_tool, GEN_TOOL_COUNT));
+    jw_member(w, "ignored", counts_object(ign, ignored, 3));
+    jw_member(w, "malformed", counts_object(mal, malformed, 2));
+    jw_member(w, "truncated", counts_object(trunc, t->truncated, 3));
+    jw_member(w, "sources_distinct", json_integer((json_int_t)t->sources.count));
+}
+
+static void write_buckets(struct jw *w, struct gen_truth *t)
+{
+    char buf[64];
+
+    jw_array_begin(w, "buckets");
+    for (size_t i = 0; i < t->n_buckets; i++) {
+        const struct gen_bucket *b = &t->buckets[i];
+        int64_t start = t->bucket0 + (int64_t)i * t->cfg->bucket_seconds;
+
+        if (b->packets == 0)
+            continue;
+        jw_item(w, json_pack("{s:s,s:I,s:I,s:o}", "start",
+                             gen_time_format(start * 1000000, false, buf, sizeof(buf)),
+                             "packets", (json_int_t)b->packets, "bytes", (json_int_t)b->bytes,
+                             "by_class",
+                             counts_object(gen_class_names, b->by_class, GEN_CLASS_COUNT)));
+    }
+    jw_array_end(w);
+}
+
+static int cmp_port(const void *a, const void *b, void *arg)
+{
+    const struct gen_truth *t = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t px = t->port_packets[x >> 16][x & 0xffff], py = t->port_packets[y >> 16][y & 0xffff];
+
+    if (px != py)
+        return px > py ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static int write_ports(struct jw *w, struct gen_truth *t)
+{
+    uint32_t *list = malloc(2 * 65536 * sizeof(*list));
+    size_t n = 0;
+
+    if (list == NULL)
+        return -ENOMEM;
+    for (uint32_t pp = 0; pp < 2; pp++)
+        for (uint32_t port = 0; port < 65536; port++)
+            if (t->port_packets[pp][port] > 0)
+                list[n++] = pp << 16 | port;
+    qsort_r(list, n, sizeof(*list), cmp_port, t);
+    jw_array_begin(w, "ports");
+    for (size_t i = 0; i < n; i++) {
+        uint32_t pp = list[i] >> 16, port = list[i] & 0xffff;
+
+        jw_item(w, json_pack("{s:s,s:i,s:I,s:I}", "proto", pp ? "udp" : "tcp", "port",
+                             (int)port, "packets", (json_int_t)t->port_packets[pp][port],
+                             "sources", (json_int_t)t->port_sources[pp][port]));
+    }
+    jw_array_end(w);
+    free(list);
+    return 0;
+}
+
+static uint64_t entry_packets(const struct gen_addrtab *tab, uint32_t i, bool victims)
+{
+    const uint8_t *v = tab->vals + (size_t)i * tab->val_size;
+
+    if (victims)
+        return *(const uint64_t *)v;
+    return ((const struct gen_srcstat *)v)->packets;
+}
+
+struct sort_ctx {
+    const struct gen_addrtab *tab;
+    bool victims;
+};
+
+static int cmp_entry(const void *a, const void *b, void *arg)
+{
+    const struct sort_ctx *c = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t px = entry_packets(c->tab, x, c->victims), py = entry_packets(c->tab, y, c->victims);
+
+    if (px != py)
+        return px > py ? -1 : 1;
+    return gen_addr_compare(&c->tab->keys[x], &c->tab->keys[y]);
+}
+
+static uint32_t *sorted_entries(const struct gen_addrtab *tab, bool victims)
+{
+    struct sort_ctx c = {tab, victims};
+    uint32_t *idx = malloc((tab->count ? tab->count : 1) * sizeof(*idx));
+
+    if (idx == NULL)
+        return NULL;
+    for (size_t i = 0; i < tab->count; i++)
+        idx[i] = (uint32_t)i;
+    qsort_r(idx, tab->count, sizeof(*idx), cmp_entry, &c);
+    return idx;
+}
+
+static int write_victims(struct jw *w, struct gen_truth *t)
+{
+    uint32_t *idx = sorted_entries(&t->victims, true);
+    char buf[64];
+
+    if (idx == NULL)
+        return -ENOMEM;
+    jw_array_begin(w, "victims");
+    for (size_t i = 0; i < t->victims.count; i++)
+        jw_item(w, json_pack("{s:s,s:I}", "ip",
+                             gen_addr_format(&t->victims.keys[idx[i]], buf, sizeof(buf)),
+                             "packets",
+                             (json_int_t)entry_packets(&t->victims, idx[i], true)));
+    jw_array_end(w);
+    free(idx);
+    return 0;
+}
+
+/* Distinct destination ports of one source from its sorted (proto, port) pair keys. */
+static json_t *source_ports(const uint64_t *keys, size_t lo, size_t hi)
+{
+    json_t *a = json_array();
+    size_t i = lo, j = lo;
+    int last = -1;
+
+    while (j < hi && ((keys[j] >> 16) & 1) == 0)
+        j++; /* [lo, j) tcp ports, [j, hi) udp ports, each ascending */
+    for (size_t mid = j; (i < mid || j < hi) && a != NULL;) {
+        int tp = i < mid ? (int)(keys[i] & 0xffff) : 65536;
+        int up = j < hi ? (int)(keys[j] & 0xffff) : 65536;
+        int port = tp < up ? tp : up;
+
+        if (tp == port)
+            i++;
+        if (up == port)
+            j++;
+        if (port != last)
+            json_array_append_new(a, json_integer(port));
+        last = port;
+    }
+    return a;
+}
+
+static int write_sources(struct jw *w, struct gen_truth *t)
+{
+    const struct gen_addrtab *tab = &t->sources;
+    uint32_t *idx = NULL, *start = NULL;
+    uint64_t *keys;
+    size_t nkeys;
+    char buf[64], first[64], last[64];
+
+    jw_array_begin(w, "sources");
+    if (!t->cfg->source_truth) {
+        jw_array_end(w);
+        return 0;
+    }
+    idx = sorted_entries(tab, false);
+    start = calloc(tab->count + 1, sizeof(*start));
+    if (idx == NULL || start == NULL) {
+        free(idx);
+        free(start);
+        return -ENOMEM;
+    }
+    nkeys = gen_u64set_sort(&t->pairs, &keys);
+    for (size_t k = 0; k < nkeys; k++)
+        start[(keys[k] >> 17) + 1]++;
+    for (size_t i = 0; i < tab->count; i++)
+        start[i + 1] += start[i];
+    for (size_t n = 0; n < tab->count; n++) {
+        uint32_t i = idx[n];
+        const struct gen_srcstat *st = (const void *)(tab->vals + (size_t)i * tab->val_size);
+        int tool = gen_truth_source_tool(st);
+
+        jw_item(w, json_pack("{s:s,s:I,s:I,s:o,s:o,s:s,s:s,s:o}", "ip",
+                             gen_addr_format(&tab->keys[i], buf, sizeof(buf)), "packets",
+                             (json_int_t)st->packets, "bytes", (json_int_t)st->bytes, "by_class",
+                             class_object32(st->by_class), "tool",
+                             tool == GEN_TOOL_NONE ? json_null() : json_string(gen_tool_names[tool]),
+                             "first", gen_time_format(st->first_us, true, first, sizeof(first)),
+                             "last", gen_time_format(st->last_us, true, last, sizeof(last)),
+                             "ports", source_ports(keys, start[i], start[i + 1])));
+    }
+    jw_array_end(w);
+    free(idx);
+    free(start);
+    return 0;
+}
+
+int gen_json_write(struct gen_truth *t, const char *path, char *err, size_t errlen)
+{
+    struct jw w = {.first_member = true};
+    char tmp[4096];
+    int rc = 0;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -ENAMETOOLONG;
+    }
+    w.f = fopen(tmp, "w");
+    if (w.f == NULL) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        return rc;
+    }
+    fputc('{', w.f);
+    write_summary(&w, t);
+    write_buckets(&w, t);
+    if ((rc = write_ports(&w, t)) == 0 && (rc = write_victims(&w, t)) == 0)
+        rc = write_sources(&w, t);
+    fputs("\n}\n", w.f);
+    if (rc == 0)
+        rc = w.failed;
+    if (ferror(w.f) && rc == 0)
+        rc = -EIO;
+    if (fclose(w.f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        remove(tmp);
+    }
+    return rc;
+}
