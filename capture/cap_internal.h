@@ -233,6 +233,7 @@ struct cap_worker {
     ds_time_ns tokens_at;
 
     int64_t handed_upto;
+    int64_t next_due; /* watermark at which the oldest open bucket is due */
 
     /* shared with the coordinator, guarded by cap->lock */
     int64_t done_upto; /* every part ending at or before this was handed over */

@@ -46,6 +46,8 @@ static struct cap_bucket *bucket_for(struct cap_worker *w, int64_t start)
         return NULL;
     b->late = start + cfg->bucket_seconds <= w->handed_upto;
     w->open[w->n_open++] = b;
+    if (b->late || start + cfg->bucket_seconds + cfg->lateness_seconds < w->next_due)
+        w->next_due = b->late ? INT64_MIN : start + cfg->bucket_seconds + cfg->lateness_seconds;
     return b;
 }
 
@@ -72,6 +74,12 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
         if (b->late)
             b->tot.late = b->tot.packets;
         cap_capture_take_part(w->cap, w, b);
+    }
+    w->next_due = INT64_MAX;
+    for (unsigned i = 0; i < w->n_open; i++) {
+        int64_t due = w->open[i]->start + w->open[i]->seconds + cfg->lateness_seconds;
+        if (due < w->next_due)
+            w->next_due = due;
     }
     upto = watermark_sec == INT64_MAX ? INT64_MAX : watermark_sec - cfg->lateness_seconds;
     if (upto > w->handed_upto) {
@@ -188,12 +196,14 @@ void *cap_worker_main(void *arg)
     bool failed = false;
 
     w->tokens_at = ds_time_monotonic();
+    w->next_due = INT64_MAX;
     while (!cap_capture_stopping(w->cap)) {
         enum cap_next r = w->src.ops->next(&w->src, &f);
         if (r == CAP_NEXT_PACKET) {
             w->frames++;
             process(w, &f, &watermark);
-            if (++since_check < CHECK_EVERY)
+            /* a bucket is due, or now and then to report progress */
+            if (watermark < w->next_due && ++since_check < CHECK_EVERY)
                 continue;
         } else if (r == CAP_NEXT_END) {
             break;

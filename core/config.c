@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FIELD(cfg, key, type) ((type *)((char *)(cfg) + (key)->offset))
@@ -278,7 +279,8 @@ static int load_object(struct ds_config *cfg, json_t *obj, const char *prefix, c
         int rc;
 
         snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", name);
-        k = key_find(path);
+        /* a dotted name ("sensor.name" at the top level) is not how the file nests keys */
+        k = strchr(name, '.') ? NULL : key_find(path);
         if (!k) {
             snprintf(err, errlen, "%s: unknown key '%s'", origin, path);
             return -EINVAL;
@@ -326,14 +328,23 @@ int ds_config_load(struct ds_config *cfg, const char *path, char *err, size_t er
 {
     json_error_t jerr;
     json_t *root;
+    struct stat st;
+    FILE *f;
     int rc;
 
-    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    /* opened here rather than by json_load_file() to return the real errno, and to refuse a
+     * directory, which Jansson reads as an empty, "invalid JSON" file */
+    f = fopen(path, "r");
+    rc = !f ? -errno : fstat(fileno(f), &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+        if (f)
+            fclose(f);
+        return rc;
+    }
+    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(f);
     if (!root) {
-        if (jerr.line <= 0) {
-            snprintf(err, errlen, "%s: cannot read: %s", path, jerr.text);
-            return -EIO;
-        }
         snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
                  jerr.text);
         return -EINVAL;

@@ -21,6 +21,17 @@ static int parse_digits(const char **p, int n, int *out)
     return 0;
 }
 
+/* ds_time_ns spans 1677-09-21 to 2262-04-11; seconds kept inside it with room for a fraction */
+#define DS_TIME_MAX_SEC (INT64_MAX / DS_NS_PER_SEC - 1)
+
+static int days_in_month(int y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
 static int expect_char(const char **p, char c)
 {
     if (**p != c)
@@ -41,8 +52,8 @@ int ds_time_parse(const char *s, ds_time_ns *out)
         return -EINVAL;
     errno = 0;
     long long epoch = strtoll(s, &end, 10);
-    if (!errno && !*end && end != s) {
-        if (epoch < 0 || epoch > 253402300799LL)
+    if (!errno && !*end && isdigit((unsigned char)*s)) {
+        if (epoch > DS_TIME_MAX_SEC)
             return -EINVAL;
         *out = (ds_time_ns)epoch * DS_NS_PER_SEC;
         return 0;
@@ -81,7 +92,7 @@ int ds_time_parse(const char *s, ds_time_ns *out)
         return -EINVAL;
     }
     if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 ||
-        oh < -23 || om > 59 || om < -59)
+        oh < -23 || om > 59 || om < -59 || d > days_in_month(y, mo))
         return -EINVAL;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -90,14 +101,9 @@ int ds_time_parse(const char *s, ds_time_ns *out)
     tm.tm_min = mi;
     tm.tm_sec = sec;
     time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -EINVAL;
-    /* timegm normalises 31 February into March: refuse dates that moved */
-    struct tm check;
-    gmtime_r(&t, &check);
-    if (check.tm_mday != d && sec != 60)
-        return -EINVAL;
     t -= (time_t)oh * 3600 + (time_t)om * 60;
+    if (t < -DS_TIME_MAX_SEC || t > DS_TIME_MAX_SEC)
+        return -EINVAL;
     *out = (ds_time_ns)t * DS_NS_PER_SEC + frac;
     return 0;
 }
