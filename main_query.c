@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int main_query(int argc, char **argv, struct ds_config *cfg);
 
@@ -61,7 +62,9 @@ int main_query(int argc, char **argv, struct ds_config *cfg)
         fprintf(stderr, "usage: darkscope query summary --from T --to T [--sensor S] [--top N]\n");
         return 2;
     }
-    conn = rds_conn_new(cfg->redis_url, cfg->state_dir, err, sizeof(err));
+    struct ds_user user;
+    bool as_user = geteuid() == 0 && ds_user_resolve(cfg->user, &user, err, sizeof(err)) == 0;
+    conn = rds_conn_new(cfg->redis_url, cfg->state_dir, as_user ? &user : NULL, err, sizeof(err));
     if (!conn) {
         fprintf(stderr, "darkscope query: %s\n", err);
         return 2;

@@ -241,6 +241,9 @@ struct cap_worker {
     bool failed;
     uint64_t frames;
 
+    /* counters for the sensor record, guarded by live_lock */
+    uint64_t stat_frames, stat_received, stat_dropped, stat_ifdropped, stat_reopens;
+
     /* live events, guarded by live_lock */
     pthread_mutex_t live_lock;
     struct cap_live_event live[CAP_LIVE_RING];
@@ -268,7 +271,9 @@ struct cap_job {
 struct cap_flusher;
 
 struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds_geoip *geo,
-                                    char *err, size_t errlen);
+                                    const struct ds_user *user, char *err, size_t errlen);
+/* Connects now (starting the embedded Redis while still root); failures are retried later. */
+void cap_flusher_connect(struct cap_flusher *f);
 DS_WARN_UNUSED int cap_flusher_start(struct cap_flusher *f);
 /* Queues a bucket (takes ownership). Drops the oldest queued bucket when the queue is full. */
 void cap_flusher_push(struct cap_flusher *f, struct cap_bucket *b, uint64_t flush_id);
@@ -287,7 +292,8 @@ void cap_flusher_set_sources(struct cap_flusher *f, json_t *sources_take);
 struct cap_live;
 
 struct cap_live *cap_live_new(const struct ds_config *cfg, const struct ds_geoip *geo,
-                              struct cap_worker *workers, unsigned n_workers);
+                              struct cap_worker *workers, unsigned n_workers,
+                              const struct ds_user *user);
 DS_WARN_UNUSED int cap_live_start(struct cap_live *l);
 void cap_live_stop(struct cap_live *l);
 void cap_live_free(struct cap_live *l);

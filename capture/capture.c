@@ -27,6 +27,8 @@ struct cap_capture {
     struct cap_flusher *flusher;
     struct cap_live *live;
     uint64_t run_id, part_seq;
+    struct ds_user user; /* the account to switch to when started as root */
+    bool switch_user;
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -148,10 +150,16 @@ struct cap_capture *cap_capture_new(const struct ds_config *cfg, char *err, size
         if (!c->geo)
             goto fail;
     }
-    c->flusher = cap_flusher_new(cfg, c->geo, err, errlen);
+    if (geteuid() == 0) {
+        if (ds_user_resolve(cfg->user, &c->user, err, errlen) < 0)
+            goto fail;
+        c->switch_user = true;
+    }
+    c->flusher = cap_flusher_new(cfg, c->geo, c->switch_user ? &c->user : NULL, err, errlen);
     if (!c->flusher)
         goto fail;
-    c->live = cap_live_new(cfg, c->geo, c->workers, c->n_workers);
+    c->live = cap_live_new(cfg, c->geo, c->workers, c->n_workers,
+                           c->switch_user ? &c->user : NULL);
     if (!c->live)
         goto nomem;
     return c;
@@ -241,6 +249,31 @@ static void *worker_thread(void *arg)
     return cap_worker_main(arg);
 }
 
+/* Per-source counters (kernel drops as 64-bit totals) for the sensor record. */
+static void publish_source_stats(struct cap_capture *c)
+{
+    json_t *list = json_array();
+
+    for (unsigned i = 0; i < c->n_workers; i++) {
+        struct cap_worker *w = &c->workers[i];
+        json_t *o = json_object();
+        pthread_mutex_lock(&w->live_lock);
+        json_object_set_new(o, "name", json_string(w->src.name));
+        json_object_set_new(o, "kind", json_string(w->src.ops->kind));
+        json_object_set_new(o, "frames", json_integer((json_int_t)w->stat_frames));
+        if (w->src.live) {
+            json_object_set_new(o, "kernel_received", json_integer((json_int_t)w->stat_received));
+            json_object_set_new(o, "kernel_dropped", json_integer((json_int_t)w->stat_dropped));
+            json_object_set_new(o, "interface_dropped",
+                                json_integer((json_int_t)w->stat_ifdropped));
+            json_object_set_new(o, "reopens", json_integer((json_int_t)w->stat_reopens));
+        }
+        pthread_mutex_unlock(&w->live_lock);
+        json_array_append_new(list, o);
+    }
+    cap_flusher_set_sources(c->flusher, list);
+}
+
 int cap_capture_run(struct cap_capture *c)
 {
     bool failed = false;
@@ -286,6 +319,7 @@ int cap_capture_run(struct cap_capture *c)
         pthread_mutex_unlock(&c->lock);
         absorb(c, parts);
         close_ready(c, done);
+        publish_source_stats(c);
         pthread_mutex_lock(&c->lock);
         if (all_finished && !c->parts)
             break;
@@ -299,6 +333,7 @@ int cap_capture_run(struct cap_capture *c)
         failed |= c->workers[i].failed;
     }
     cap_live_stop(c->live);
+    publish_source_stats(c);
     unwritten = cap_flusher_finish(c->flusher);
     if (unwritten) {
         ds_log(DS_LOG_ERROR, "capture",
@@ -341,8 +376,9 @@ void cap_capture_free(struct cap_capture *c)
 
 int cap_capture_drop_privileges(struct cap_capture *c, char *err, size_t errlen)
 {
-    (void)c;
-    (void)err;
-    (void)errlen;
-    return 0;
+    /* the embedded Redis is started (as the same account) while root can still do so */
+    cap_flusher_connect(c->flusher);
+    if (!c->switch_user)
+        return 0;
+    return ds_privs_drop(&c->user, c->cfg->n_interfaces > 0, err, errlen);
 }

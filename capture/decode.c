@@ -61,9 +61,13 @@ static int null_family(uint32_t v)
 }
 
 /* Finds the NFLOG payload TLV. TLV lengths and types are in the capturing host's byte order;
- * both are tried (little-endian first, as on nearly every Linux host). */
+ * both are tried (little-endian first, as on nearly every Linux host). Returns 0, -1 when the
+ * captured bytes end inside the TLVs, -2 when the TLVs fill the captured bytes exactly and none is
+ * the payload. */
 static int nflog_payload(const struct cursor *c, uint32_t *off, uint32_t *plen)
 {
+    int ret = -1;
+
     for (int be = 0; be < 2; be++) {
         uint32_t o = 4;
         while (o + 4 <= c->len) {
@@ -78,14 +82,16 @@ static int nflog_payload(const struct cursor *c, uint32_t *off, uint32_t *plen)
             }
             o += (uint32_t)((len + 3u) & ~3u);
         }
+        if (o == c->len)
+            ret = -2;
     }
-    return -1;
+    return ret;
 }
 
 /* Link layer: finds the network-layer offset and which IP version the link says it carries
  * (0: decide from the version nibble). */
-static enum cap_outcome decode_link(const struct cap_frame *f, const struct cursor *c,
-                                    uint32_t *off, int *want, int *reason)
+static enum cap_outcome decode_link(const struct cap_frame *f, struct cursor *c, uint32_t *off,
+                                    int *want, int *reason)
 {
     uint16_t type;
 
@@ -151,6 +157,7 @@ static enum cap_outcome decode_link(const struct cap_frame *f, const struct curs
     }
     case DLT_NFLOG: {
         uint32_t plen;
+        int r;
         if (c->len < 4)
             goto truncated;
         if (c->d[0] != 2 && c->d[0] != 10) {
@@ -158,10 +165,17 @@ static enum cap_outcome decode_link(const struct cap_frame *f, const struct curs
             return CAP_IGNORED;
         }
         *want = c->d[0] == 2 ? 4 : 6;
-        if (nflog_payload(c, off, &plen) < 0) {
-            /* no payload TLV in what was captured: the header is cut, or it carries none */
-            goto truncated;
+        r = nflog_payload(c, off, &plen);
+        if (r == -2 && f->caplen == f->wirelen) {
+            /* every TLV captured, none of them a payload */
+            *reason = DS_IGN_NON_IP;
+            return CAP_IGNORED;
         }
+        if (r < 0)
+            goto truncated;
+        /* the IP packet ends with its TLV: the TLV's padding is not part of it */
+        if (plen < c->len - *off)
+            c->len = *off + plen;
         return CAP_COUNTED;
     }
     default:
@@ -292,11 +306,12 @@ static void decode_transport(const uint8_t *t, uint32_t avail, int family, struc
             break;
         if (avail < 8)
             p->trunc = DS_TRUNC_ICMP;
-        if (avail >= 2) {
+        if (avail >= 1) {
             p->has_icmp = true;
             p->icmp_type = t[0];
-            p->icmp_code = t[1];
         }
+        if (avail >= 2)
+            p->icmp_code = t[1];
         if (avail > 8 && p->has_icmp && icmp_is_error(family, p->icmp_type))
             decode_quoted(t + 8, avail - 8, family, p);
         break;

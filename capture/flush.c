@@ -31,7 +31,7 @@ struct cap_flusher {
 };
 
 struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds_geoip *geo,
-                                    char *err, size_t errlen)
+                                    const struct ds_user *user, char *err, size_t errlen)
 {
     struct cap_flusher *f = calloc(1, sizeof(*f));
 
@@ -43,7 +43,7 @@ struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds
     f->geo = geo;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
-    f->conn = rds_conn_new(cfg->redis_url, cfg->state_dir, err, errlen);
+    f->conn = rds_conn_new(cfg->redis_url, cfg->state_dir, user, err, errlen);
     if (!f->conn) {
         cap_flusher_free(f);
         return NULL;
@@ -466,7 +466,16 @@ static void *flusher_main(void *arg)
         sleep_ns(backoff);
         backoff = backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : backoff * 2;
     }
+    if (rds_conn_state(f->conn) == RDS_CONNECTED)
+        update_sensor(f);
     return NULL;
+}
+
+void cap_flusher_connect(struct cap_flusher *f)
+{
+    if (rds_conn_ensure(f->conn) < 0)
+        ds_log(DS_LOG_WARN, "flush", "Redis %s not reachable yet (%s); will retry",
+               rds_conn_describe(f->conn), rds_conn_error(f->conn));
 }
 
 int cap_flusher_start(struct cap_flusher *f)

@@ -22,7 +22,8 @@ struct cap_live {
 };
 
 struct cap_live *cap_live_new(const struct ds_config *cfg, const struct ds_geoip *geo,
-                              struct cap_worker *workers, unsigned n_workers)
+                              struct cap_worker *workers, unsigned n_workers,
+                              const struct ds_user *user)
 {
     struct cap_live *l = calloc(1, sizeof(*l));
     char err[256];
@@ -33,7 +34,7 @@ struct cap_live *cap_live_new(const struct ds_config *cfg, const struct ds_geoip
     l->geo = geo;
     l->workers = workers;
     l->n_workers = n_workers;
-    l->conn = rds_conn_new(cfg->redis_url, cfg->state_dir, err, sizeof(err));
+    l->conn = rds_conn_new(cfg->redis_url, cfg->state_dir, user, err, sizeof(err));
     if (!l->conn) {
         free(l);
         return NULL;

@@ -2,6 +2,7 @@
 #include "capture/cap_internal.h"
 
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <string.h>
 
 #define LIVE_TIMEOUT_MS 100
@@ -40,6 +41,13 @@ static int live_open(struct cap_source *s, char *err, size_t errlen)
         }
         pcap_freecode(&prog);
     }
+    /* non-blocking + poll(): the worker wakes at least every LIVE_TIMEOUT_MS even when the
+     * darknet is idle (in immediate mode the read timeout alone does not guarantee that) */
+    if (pcap_setnonblock(p, 1, ebuf) < 0) {
+        snprintf(err, errlen, "interface %s: %s", s->name, ebuf);
+        pcap_close(p);
+        return -1;
+    }
     s->pcap = p;
     s->dlt = pcap_datalink(p);
     s->live = true;
@@ -68,6 +76,15 @@ static enum cap_next live_next(struct cap_source *s, struct cap_frame *out)
     const u_char *d;
     int rc = pcap_next_ex(s->pcap, &h, &d);
 
+    if (rc == 0) {
+        struct pollfd pfd = {.fd = pcap_get_selectable_fd(s->pcap), .events = POLLIN};
+        if (pfd.fd >= 0 && poll(&pfd, 1, LIVE_TIMEOUT_MS) > 0)
+            rc = pcap_next_ex(s->pcap, &h, &d);
+        if (pfd.fd >= 0 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) && rc == 0) {
+            snprintf(s->error, sizeof(s->error), "interface went away");
+            return CAP_NEXT_ERROR;
+        }
+    }
     if (rc == 1) {
         out->dlt = s->dlt;
         out->ts_sec = h->ts.tv_sec;

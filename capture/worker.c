@@ -187,6 +187,18 @@ static bool reopen(struct cap_worker *w)
     return false;
 }
 
+/* Copies the counters the coordinator publishes with the sensor record. */
+static void publish_stats(struct cap_worker *w)
+{
+    pthread_mutex_lock(&w->live_lock);
+    w->stat_frames = w->frames;
+    w->stat_received = w->src.kernel_received;
+    w->stat_dropped = w->src.kernel_dropped;
+    w->stat_ifdropped = w->src.ifdrops;
+    w->stat_reopens = w->src.reopens;
+    pthread_mutex_unlock(&w->live_lock);
+}
+
 void *cap_worker_main(void *arg)
 {
     struct cap_worker *w = arg;
@@ -219,16 +231,20 @@ void *cap_worker_main(void *arg)
         }
         since_check = 0;
         if (w->src.live) {
-            int64_t now = ds_time_now() / DS_NS_PER_SEC;
-            if (now > watermark)
-                watermark = now;
+            ds_time_ns now = ds_time_now();
+            if (now / DS_NS_PER_SEC > watermark)
+                watermark = now / DS_NS_PER_SEC;
+            /* an idle darknet still produces (empty) buckets: the sensor is seen alive */
+            (void)bucket_for(w, bucket_start(cap_capture_config(w->cap), now));
             cap_source_live_stats(&w->src);
         }
+        publish_stats(w);
         hand_over(w, watermark);
     }
     hand_over(w, INT64_MAX);
     if (w->src.live)
         cap_source_live_stats(&w->src);
+    publish_stats(w);
     cap_capture_finished(w->cap, w, failed);
     return NULL;
 }

@@ -290,4 +290,23 @@ void ds_geoip_free(struct ds_geoip *g);
  * database error. g may be NULL (then -ENOENT). */
 int ds_geoip_lookup(const struct ds_geoip *g, const struct ds_addr *a, struct ds_geo *out);
 
+
+/* ---------------------------------------------------------------- privileges */
+
+struct ds_user {
+    char name[64];
+    unsigned uid, gid;
+};
+
+/* The unprivileged account roles run as when started by root: `configured` when not empty,
+ * else "darkscope" when that account exists, else "nobody". Returns 0 or -ENOENT with err. */
+DS_WARN_UNUSED int ds_user_resolve(const char *configured, struct ds_user *out, char *err,
+                                   size_t errlen);
+/* When running as root: switches to the user (groups, gid, uid), keeping only CAP_NET_RAW in the
+ * permitted and effective sets when keep_net_raw (capture reopens interfaces with it). Verifies
+ * that root cannot be regained. Not root: does nothing. "root" as user: keeps root (logged).
+ * Returns 0 or -errno with err. */
+DS_WARN_UNUSED int ds_privs_drop(const struct ds_user *u, bool keep_net_raw, char *err,
+                                 size_t errlen);
+
 #endif

@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,8 @@ struct rds_conn {
     char *password;  /* never logged */
     bool embedded;
     char *state_dir;
+    bool has_user;
+    struct ds_user user;
     char describe[600];
     char error[1024];
     redisContext *ctx;
@@ -88,13 +93,18 @@ bad:
     return -EINVAL;
 }
 
-struct rds_conn *rds_conn_new(const char *url, const char *state_dir, char *err, size_t errlen)
+struct rds_conn *rds_conn_new(const char *url, const char *state_dir, const struct ds_user *user,
+                              char *err, size_t errlen)
 {
     struct rds_conn *c = calloc(1, sizeof(*c));
 
     if (!c) {
         snprintf(err, errlen, "redis: out of memory");
         return NULL;
+    }
+    if (user) {
+        c->has_user = true;
+        c->user = *user;
     }
     c->backoff = BACKOFF_MIN_NS;
     if (!url || !*url) {
@@ -208,7 +218,8 @@ int rds_conn_ensure(struct rds_conn *c)
         return -EAGAIN;
     if (c->embedded) {
         char sock[512], err[256];
-        if (rds_embedded_ensure(c->state_dir, sock, sizeof(sock), err, sizeof(err)) < 0) {
+        if (rds_embedded_ensure(c->state_dir, c->has_user ? &c->user : NULL, sock, sizeof(sock),
+                                err, sizeof(err)) < 0) {
             snprintf(c->error, sizeof(c->error), "%s", err);
             rds_conn_reset(c);
             return -EIO;
@@ -273,9 +284,40 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-int rds_embedded_ensure(const char *state_dir, char *sock, size_t socklen, char *err,
-                        size_t errlen)
+static const struct ds_user *chown_user;
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (lchown(path, (uid_t)chown_user->uid, (gid_t)chown_user->gid) < 0)
+        return -1;
+    return 0;
+}
+
+/* Root starting the server for an unprivileged user: the user owns the state directory. */
+static int give_state_dir(const char *state_dir, const struct ds_user *u, char *err, size_t errlen)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    int rc;
+
+    pthread_mutex_lock(&lock);
+    chown_user = u;
+    rc = nftw(state_dir, chown_one, 16, FTW_PHYS);
+    pthread_mutex_unlock(&lock);
+    if (rc < 0) {
+        snprintf(err, errlen, "embedded redis: cannot give %s to %s: %s", state_dir, u->name,
+                 strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+int rds_embedded_ensure(const char *state_dir, const struct ds_user *user, char *sock,
+                        size_t socklen, char *err, size_t errlen)
+{
+    bool as_user = user && user->uid != 0 && geteuid() == 0;
     char conf[600], pidfile[600], logfile[600];
     FILE *f;
     pid_t pid;
@@ -304,6 +346,8 @@ int rds_embedded_ensure(const char *state_dir, char *sock, size_t socklen, char 
             "save \"\"\n",
             sock, state_dir, pidfile, logfile);
     fclose(f);
+    if (as_user && give_state_dir(state_dir, user, err, errlen) < 0)
+        return -EPERM;
     pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "embedded redis: fork: %s", strerror(errno));
@@ -315,6 +359,9 @@ int rds_embedded_ensure(const char *state_dir, char *sock, size_t socklen, char 
             dup2(null, 0);
             dup2(null, 1);
         }
+        if (as_user && (setgroups(1, (const gid_t[]){(gid_t)user->gid}) < 0 ||
+                        setgid((gid_t)user->gid) < 0 || setuid((uid_t)user->uid) < 0))
+            _exit(126);
         execlp("redis-server", "redis-server", conf, (char *)NULL);
         _exit(127);
     }

@@ -33,8 +33,10 @@ enum rds_state {
 struct rds_conn;
 
 /* Prepares a connection (does not connect yet). url: "redis://host:port/db", "unix:/path", or
- * "" for the embedded server under state_dir. Returns NULL and fills err on a bad URL. */
-struct rds_conn *rds_conn_new(const char *url, const char *state_dir, char *err, size_t errlen);
+ * "" for the embedded server under state_dir, which runs as `user` when started by root (NULL:
+ * as the caller). Returns NULL and fills err on a bad URL. */
+struct rds_conn *rds_conn_new(const char *url, const char *state_dir, const struct ds_user *user,
+                              char *err, size_t errlen);
 void rds_conn_free(struct rds_conn *c);
 /* Connects when not connected, honouring the backoff (doubling from 100 ms to 5 s); starts the
  * embedded server when needed. Returns 0 when connected, -EAGAIN while backing off, -errno
@@ -48,10 +50,12 @@ const char *rds_conn_error(const struct rds_conn *c);
 /* Marks the connection broken after a failed command: the next ensure reconnects. */
 void rds_conn_reset(struct rds_conn *c);
 
-/* Starts the embedded redis-server for state_dir unless one answers on its socket. Writes the
- * socket path into sock. Returns 0 or -errno with err filled. */
-DS_WARN_UNUSED int rds_embedded_ensure(const char *state_dir, char *sock, size_t socklen,
-                                       char *err, size_t errlen);
+/* Starts the embedded redis-server for state_dir unless one answers on its socket. Started by
+ * root with a non-root user, the state directory is given to that user and the server runs as
+ * it, so roles that have dropped root can still reach it. Writes the socket path into sock.
+ * Returns 0 or -errno with err filled. */
+DS_WARN_UNUSED int rds_embedded_ensure(const char *state_dir, const struct ds_user *user,
+                                       char *sock, size_t socklen, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- buckets */
 

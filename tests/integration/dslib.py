@@ -45,7 +45,9 @@ class Redis:
         return "unix:" + self.sock
 
     def start(self):
-        args = ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+        # capture started as root switches to an unprivileged account: let it reach the socket
+        os.chmod(self.dir, 0o755)
+        args = ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "777",
                 "--dir", self.dir, "--save", "", "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", self.fsync, "--maxmemory-policy", "noeviction"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

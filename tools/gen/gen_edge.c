@@ -5,7 +5,8 @@
  * fresh source address, so edge frames never sway a real source's tool attribution.
  *   FRAG4/FRAG6   a UDP probe fragmented at a 576-byte (IPv4) or 1280-byte (IPv6) MTU: the first
  *                 fragment (offset 0, more fragments) is class udp_probe with a readable port, the
- *                 later fragment is class other, protocol udp.  The pair shares IP ID/ident.
+ *                 later fragment is class other, protocol udp.  The pair shares IP ID/ident
+ *                 and the later fragment is the very next frame.
  *   V6EXT         hop-by-hop and/or destination options before a TCP SYN (class scan)
  *   TRUNC_SYN14   a SYN cut after 14 TCP bytes: flags captured, class scan, truncated.tcp
  *   TRUNC_SYN8    a SYN cut after 8 TCP bytes: no flags, class other, truncated.tcp
@@ -103,6 +104,7 @@ static int frag_first(struct gen_traffic *t, struct gen_rng *r, int family, stru
     p->paylen = first;
     fs->first = *p;
     fs->pending = true;
+    t->follow = true;
     return 0;
 }
 
@@ -133,6 +135,7 @@ static int frag_make(struct gen_traffic *t, struct gen_rng *r, int family, struc
     if (!fs->pending)
         return frag_first(t, r, family, p);
     frag_later(fs, p);
+    t->follow = false;
     return 0;
 }
 

@@ -331,6 +331,8 @@ void gen_pop_free(struct gen_pop *pop);
 uint64_t gen_pop_edge_frames(const struct gen_config *cfg, enum gen_edge kind);
 uint64_t gen_pop_edge_total(const struct gen_config *cfg);
 GEN_WUR int gen_pop_draw(struct gen_pop *pop, struct gen_rng *r, struct gen_source **out);
+/* Takes the next frame from s itself (a fragment's follow-up); -ENOENT if its quota is spent. */
+GEN_WUR int gen_pop_take(struct gen_pop *pop, struct gen_source *s);
 uint64_t gen_pop_size(const struct gen_pop *pop);
 
 /* ---- Traffic (gen_traffic.c, gen_scan.c, gen_edge.c) ---- */
@@ -346,6 +348,7 @@ struct gen_traffic {
     const struct gen_darknet *dn;
     struct gen_addrgen *ag;
     struct gen_fragstate frag4, frag6;
+    bool follow; /* the next frame must come from the same source (a later fragment) */
 };
 
 GEN_WUR int gen_traffic_make(struct gen_traffic *t, struct gen_source *s, struct gen_rng *r,

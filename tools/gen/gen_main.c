@@ -82,6 +82,7 @@ static int run_frames(struct gen_run *run, char *err, size_t errlen)
 {
     const struct gen_config *cfg = run->cfg;
     struct gen_rng sched, traffic, jitter;
+    struct gen_source *src = NULL;
     int64_t prev = 0;
     double n = (double)cfg->frames, dur = (double)cfg->duration_us;
 
@@ -89,7 +90,6 @@ static int run_frames(struct gen_run *run, char *err, size_t errlen)
     gen_rng_seed(&traffic, cfg->seed, 0x7aff1c);
     gen_rng_seed(&jitter, cfg->seed, 0x71e);
     for (uint64_t i = 0; i < cfg->frames; i++) {
-        struct gen_source *src;
         struct gen_frame fr;
         struct gen_verdict v;
         struct pcap_pkthdr hdr;
@@ -103,7 +103,11 @@ static int run_frames(struct gen_run *run, char *err, size_t errlen)
             off = cfg->duration_us - 1 > prev ? cfg->duration_us - 1 : prev;
         prev = off;
         ts = cfg->start_us + off;
-        if ((rc = gen_pop_draw(run->pop, &sched, &src)) != 0 ||
+        if (run->traffic.follow)
+            rc = gen_pop_take(run->pop, src);
+        else
+            rc = gen_pop_draw(run->pop, &sched, &src);
+        if (rc != 0 ||
             (rc = gen_traffic_make(&run->traffic, src, &traffic, &run->pkt)) != 0 ||
             (rc = gen_frame_build(&run->pkt, run->frame, sizeof(run->frame), &fr)) != 0) {
             snprintf(err, errlen, "frame %llu: %s", (unsigned long long)i, strerror(-rc));

@@ -5,8 +5,8 @@
  * victims, UDP probers, ICMP probers, odd TCP/GRE senders).  The non-edge frames are shared among
  * the groups by the --mix packet weights, and a group's sources by the same proportions, so every
  * group has the same mean rate.  Inside a group each source sends 1 + a Lomax (Pareto II,
- * alpha 0.95) share of the group's surplus, capped at 1% of it: about two thirds of the sources
- * send one or two packets, a few hundred send thousands in a 10M-packet run.  Quotas are rounded
+ * alpha 0.95) share of the group's surplus, softly capped near 1% of it: about two thirds of the
+ * sources send one or two packets, several hundred send thousands in a 10M-packet run.  Quotas are rounded
  * cumulatively, so they add up exactly.  Edge frames are pseudo-sources with their own quotas.
  *
  * Order: each frame's source is drawn with probability proportional to its remaining quota
@@ -114,10 +114,17 @@ static void groups_plan(const struct gen_config *cfg, uint64_t main_frames, uint
     }
 }
 
+/* Soft cap: w / (1 + w / cap) is increasing, close to w for small w and below cap, so the
+ * biggest sources stay distinct instead of being clipped to one identical count. */
+static double weight_capped(double w, double cap)
+{
+    return cap > 0 ? w / (1.0 + w / cap) : w;
+}
+
 /* Heavy-tailed quotas: 1 + a capped Lomax share of (packets - sources) each; exact total. */
 static int quotas_assign(uint32_t *quota, uint64_t nsrc, uint64_t packets, struct gen_rng *r)
 {
-    double *w = malloc((nsrc ? nsrc : 1) * sizeof(*w)), total = 0, acc = 0;
+    double *w = malloc((nsrc ? nsrc : 1) * sizeof(*w)), total = 0, acc = 0, cap = 0;
     uint64_t extra = packets - nsrc, prev = 0;
 
     if (w == NULL)
@@ -128,20 +135,17 @@ static int quotas_assign(uint32_t *quota, uint64_t nsrc, uint64_t packets, struc
         w[i] = pow(u, -1.0 / POP_ALPHA) - 1.0;
         total += w[i];
     }
+    /* the cap is a share of the capped total: iterate towards the fixed point */
     for (int round = 0; round < 4 && total > 0; round++) {
-        double cap = POP_TOP_CAP * total;
-
+        cap = POP_TOP_CAP * total;
         total = 0;
-        for (uint64_t i = 0; i < nsrc; i++) {
-            if (w[i] > cap)
-                w[i] = cap;
-            total += w[i];
-        }
+        for (uint64_t i = 0; i < nsrc; i++)
+            total += weight_capped(w[i], cap);
     }
     for (uint64_t i = 0; i < nsrc; i++) {
         uint64_t cur;
 
-        acc += w[i];
+        acc += weight_capped(w[i], cap);
         if (i + 1 == nsrc)
             cur = extra;
         else if (total > 0)
@@ -347,6 +351,32 @@ uint64_t gen_pop_size(const struct gen_pop *pop)
     return pop->n;
 }
 
+static uint64_t fen_prefix(const struct gen_pop *pop, uint32_t i)
+{
+    uint64_t sum = 0;
+
+    for (; i > 0; i -= i & (0u - i))
+        sum += pop->fen[i];
+    return sum;
+}
+
+static void fen_decrement(struct gen_pop *pop, uint32_t pos)
+{
+    for (uint32_t i = pos + 1; i <= pop->n; i += i & (0u - i))
+        pop->fen[i]--;
+    pop->remaining--;
+}
+
+int gen_pop_take(struct gen_pop *pop, struct gen_source *s)
+{
+    uint32_t pos = (uint32_t)(s - pop->src);
+
+    if (pos >= pop->n || fen_prefix(pop, pos + 1) == fen_prefix(pop, pos))
+        return -ENOENT;
+    fen_decrement(pop, pos);
+    return 0;
+}
+
 int gen_pop_draw(struct gen_pop *pop, struct gen_rng *r, struct gen_source **out)
 {
     uint64_t x;
@@ -362,9 +392,7 @@ int gen_pop_draw(struct gen_pop *pop, struct gen_rng *r, struct gen_source **out
         }
     }
     /* pos is the number of entries whose prefix sum is <= x: entry pos (0-based) is drawn */
-    for (uint32_t i = pos + 1; i <= pop->n; i += i & (0u - i))
-        pop->fen[i]--;
-    pop->remaining--;
+    fen_decrement(pop, pos);
     *out = &pop->src[pos];
     return 0;
 }

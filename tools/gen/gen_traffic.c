@@ -71,10 +71,14 @@ static size_t dns_query(struct gen_rng *r, uint8_t *b)
     return off;
 }
 
-static size_t dns_answer(struct gen_rng *r, uint8_t *b)
+static size_t dns_answer(const struct gen_darknet *dn, struct gen_rng *r, uint8_t *b)
 {
     size_t off = dns_header(b, (uint16_t)gen_rng_next(r), 0x8180, 1, 0);
-    uint32_t ttl = gen_rng_range(r, 60, 86400), a = (uint32_t)gen_rng_next(r);
+    uint32_t ttl = gen_rng_range(r, 60, 86400), a;
+    struct gen_addr answer;
+
+    gen_addr_random4(dn, r, &answer);
+    a = gen_addr_v4(&answer);
 
     off += put_dns_name(b + off, dns_names[gen_rng_below(r, DNS_NAMES)]);
     memcpy(b + off, "\x00\x01\x00\x01\xc0\x0c\x00\x01\x00\x01", 10);
@@ -85,7 +89,7 @@ static size_t dns_answer(struct gen_rng *r, uint8_t *b)
     b[off++] = (uint8_t)ttl;
     b[off++] = 0;
     b[off++] = 4;
-    b[off++] = (uint8_t)(a >> 24 | 1); /* keep it away from 0/8 */
+    b[off++] = (uint8_t)(a >> 24);
     b[off++] = (uint8_t)(a >> 16);
     b[off++] = (uint8_t)(a >> 8);
     b[off++] = (uint8_t)a;
@@ -298,7 +302,7 @@ static int backscatter_make(struct gen_traffic *t, struct gen_source *s, struct 
         p->proto = 17;
         p->sport = 53;
         p->dport = (uint16_t)gen_rng_range(r, 1024, 65535);
-        p->paylen = (uint16_t)dns_answer(r, p->payload);
+        p->paylen = (uint16_t)dns_answer(t->dn, r, p->payload);
         return 0;
     }
     p->l4 = GEN_L4_ICMP;
