@@ -61,7 +61,7 @@ static void addr_mask(struct gen_addr *a, unsigned len)
     unsigned bits = a->family == 4 ? 32 : 128;
 
     for (unsigned i = len; i < bits; i++)
-        a->b[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+        a->b[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
 }
 
 bool gen_prefix_contains(const struct gen_prefix *p, const struct gen_addr *a)
@@ -235,7 +235,8 @@ void gen_addrgen_init(struct gen_addrgen *g, const struct gen_darknet *dn, uint6
     gen_rng_seed(&g->rng, seed, 0xadd6);
 }
 
-/* A bijection of 32-bit integers (xorshift-multiply, odd multipliers): distinct in, distinct out. */
+/* A bijection of 32-bit integers (xorshift-multiply, odd multipliers): distinct in, distinct out.
+ */
 static uint32_t mix32(uint32_t x)
 {
     x ^= x >> 16;

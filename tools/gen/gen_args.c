@@ -20,7 +20,7 @@
 static const double default_beh[GEN_BEH_COUNT] = {70, 2, 15, 8, 4, 1};
 static const double default_tool[GEN_TOOL_COUNT] = {25, 10, 10, 5};
 static const char *const beh_keys[GEN_BEH_COUNT] = {"scan",      "scan6",      "backscatter",
-                                                     "udp_probe", "icmp_probe", "other"};
+                                                    "udp_probe", "icmp_probe", "other"};
 
 void gen_args_usage(FILE *f)
 {
@@ -43,7 +43,8 @@ void gen_args_usage(FILE *f)
         "  --sources N           size of the source population (default packets / 10)\n"
         "  --no-source-truth     leave the per-source list empty (sources_distinct still counted)\n"
         "  --bucket-seconds N    truth bucket width (default 60)\n"
-        "  --mix SPEC            comma-separated key=value overrides of the traffic mix:\n"
+        "  --mix SPEC            comma-separated key=value settings of the traffic mix; naming\n"
+        "                        any key of a group sets the group's other keys to 0\n"
         "                          packet weights (relative): scan=70 (IPv4 SYN scanners),\n"
         "                          scan6=2 (IPv6 SYN scanners), backscatter=15, udp_probe=8,\n"
         "                          icmp_probe=4, other=1 (FIN/NULL/Xmas/ACK scans, GRE);\n"
@@ -79,10 +80,9 @@ int gen_time_parse(const char *s, int64_t *us)
     const char *p;
     time_t t;
 
-    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
-        s[7] != '-' || digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
-        digits(s + 17, 2, &sec))
+    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
+        s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
         return -EINVAL;
     p = s + 19;
     if (*p == '.') {
@@ -130,9 +130,8 @@ const char *gen_time_format(int64_t us, bool micros, char *buf, size_t len)
 
     gmtime_r(&t, &tm);
     if (micros)
-        snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (int)(us % 1000000));
+        snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
     else
         snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
@@ -174,7 +173,6 @@ static int parse_pos(const char *opt, const char *s, double *out, char *err, siz
 static int mix_parse(struct gen_mix *mix, const char *spec, char *err, size_t errlen)
 {
     char buf[512], *save = NULL, *tok;
-    double tools = 0;
 
     if (strlen(spec) >= sizeof(buf)) {
         snprintf(err, errlen, "--mix: specification too long");
@@ -226,9 +224,29 @@ static int mix_parse(struct gen_mix *mix, const char *spec, char *err, size_t er
             return -EINVAL;
         }
         mix->tool[i] = v;
+        mix->tool_set[i] = true;
     }
+    return 0;
+}
+
+/* A group (packet weights, tool shares) named in --mix replaces that group's defaults. */
+static int mix_finish(struct gen_mix *mix, char *err, size_t errlen)
+{
+    bool beh_named = false, tool_named = false;
+    double tools = 0;
+
+    for (int i = 0; i < GEN_BEH_COUNT; i++)
+        beh_named |= mix->beh_set[i];
     for (int i = 0; i < GEN_TOOL_COUNT; i++)
+        tool_named |= mix->tool_set[i];
+    for (int i = 0; i < GEN_BEH_COUNT; i++)
+        if (beh_named && !mix->beh_set[i])
+            mix->beh[i] = 0;
+    for (int i = 0; i < GEN_TOOL_COUNT; i++) {
+        if (tool_named && !mix->tool_set[i])
+            mix->tool[i] = 0;
         tools += mix->tool[i];
+    }
     if (tools > 100) {
         snprintf(err, errlen, "--mix: tool shares add up to %g%%, more than 100%%", tools);
         return -EINVAL;
@@ -331,6 +349,8 @@ static int defaults_finish(struct gen_config *cfg, char *err, size_t errlen)
         }
         cfg->mix.beh[GEN_BEH_SCAN6] = 0;
     }
+    if (mix_finish(&cfg->mix, err, errlen))
+        return -EINVAL;
     for (int i = 0; i < GEN_BEH_COUNT; i++)
         total += cfg->mix.beh[i];
     if (total <= 0) {
@@ -342,9 +362,8 @@ static int defaults_finish(struct gen_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "--start/--duration: capture must lie in 1970..2106");
         return -EINVAL;
     }
-    buckets = (uint64_t)(end_s / cfg->bucket_seconds - cfg->start_us / 1000000 /
-                                                          cfg->bucket_seconds) +
-              1;
+    buckets =
+        (uint64_t)(end_s / cfg->bucket_seconds - cfg->start_us / 1000000 / cfg->bucket_seconds) + 1;
     if (buckets > GEN_MAX_BUCKETS) {
         snprintf(err, errlen, "--bucket-seconds %u: %llu buckets, more than %llu",
                  cfg->bucket_seconds, (unsigned long long)buckets,

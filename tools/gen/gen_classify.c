@@ -11,7 +11,7 @@
 #include <string.h>
 
 const char *const gen_class_names[GEN_CLASS_COUNT] = {"scan", "backscatter", "udp_probe",
-                                                       "icmp_probe", "other"};
+                                                      "icmp_probe", "other"};
 const char *const gen_proto_names[GEN_PROTO_COUNT] = {"tcp", "udp", "icmp", "other"};
 const char *const gen_tool_names[GEN_TOOL_COUNT] = {"mirai", "zmap", "masscan", "nmap"};
 
@@ -160,8 +160,8 @@ static void classify_icmp(const struct gen_pkt *p, uint32_t cap, struct gen_verd
     }
 }
 
-void gen_classify(const struct gen_pkt *p, const struct gen_frame *fr,
-                  const struct gen_darknet *dn, struct gen_verdict *v)
+void gen_classify(const struct gen_pkt *p, const struct gen_frame *fr, const struct gen_darknet *dn,
+                  struct gen_verdict *v)
 {
     memset(v, 0, sizeof(*v));
     v->truncated = -1;

@@ -22,8 +22,7 @@
 #include <errno.h>
 #include <string.h>
 
-static int fresh_source(struct gen_traffic *t, struct gen_rng *r, int family,
-                        struct gen_source *s)
+static int fresh_source(struct gen_traffic *t, struct gen_rng *r, int family, struct gen_source *s)
 {
     memset(s, 0, sizeof(*s));
     if (family == 4) {

@@ -63,7 +63,7 @@ uint64_t gen_mix64(uint64_t x);
 
 /* ---- Addresses and prefixes (gen_addr.c) ---- */
 struct gen_addr {
-    uint8_t b[16]; /* IPv4 in b[0..3], rest zero */
+    uint8_t b[16];  /* IPv4 in b[0..3], rest zero */
     uint8_t family; /* 4 or 6 */
 };
 
@@ -156,7 +156,8 @@ struct gen_mix {
     double beh[GEN_BEH_COUNT];   /* relative packet weights */
     double tool[GEN_TOOL_COUNT]; /* percent of IPv4 scanning sources */
     long edge_each;              /* frames per edge kind; -1 = automatic */
-    bool beh_set[GEN_BEH_COUNT];
+    bool beh_set[GEN_BEH_COUNT]; /* named in --mix: a named group replaces its defaults */
+    bool tool_set[GEN_TOOL_COUNT];
 };
 
 struct gen_config {
@@ -174,8 +175,7 @@ struct gen_config {
 };
 
 /* Returns 0, or -EINVAL with one line in err; 1 when --help was asked. */
-GEN_WUR int gen_args_parse(int argc, char **argv, struct gen_config *cfg, char *err,
-                           size_t errlen);
+GEN_WUR int gen_args_parse(int argc, char **argv, struct gen_config *cfg, char *err, size_t errlen);
 void gen_args_usage(FILE *f);
 /* RFC 3339 helpers; format writes "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */
 GEN_WUR int gen_time_parse(const char *s, int64_t *us);
@@ -287,10 +287,10 @@ enum gen_proto {
 struct gen_verdict {
     uint8_t outcome, reason;
     uint8_t cls, proto;
-    uint8_t tools;     /* bit per enum gen_tool */
-    bool pure_syn4;    /* IPv4 class scan: the denominator of tool attribution */
-    int8_t truncated;  /* enum gen_proto (tcp/udp/icmp) or -1 */
-    bool has_port;     /* a readable destination port (tcp/udp, first fragment) */
+    uint8_t tools;      /* bit per enum gen_tool */
+    bool pure_syn4;     /* IPv4 class scan: the denominator of tool attribution */
+    int8_t truncated;   /* enum gen_proto (tcp/udp/icmp) or -1 */
+    bool has_port;      /* a readable destination port (tcp/udp, first fragment) */
     uint8_t port_proto; /* 0 tcp, 1 udp */
     uint16_t port;
     bool has_victim;
@@ -302,8 +302,8 @@ extern const char *const gen_class_names[GEN_CLASS_COUNT];
 extern const char *const gen_proto_names[GEN_PROTO_COUNT];
 extern const char *const gen_tool_names[GEN_TOOL_COUNT];
 
-void gen_classify(const struct gen_pkt *p, const struct gen_frame *fr,
-                  const struct gen_darknet *dn, struct gen_verdict *v);
+void gen_classify(const struct gen_pkt *p, const struct gen_frame *fr, const struct gen_darknet *dn,
+                  struct gen_verdict *v);
 /* Tool rules matched by an IPv4 TCP packet given the transport bytes captured. */
 uint8_t gen_classify_tools(const struct gen_pkt *p, uint32_t l4_cap);
 
@@ -439,8 +439,8 @@ struct gen_truth {
 
 struct gen_truth *gen_truth_new(const struct gen_config *cfg, char *err, size_t errlen);
 void gen_truth_free(struct gen_truth *t);
-GEN_WUR int gen_truth_add(struct gen_truth *t, const struct gen_pkt *p,
-                          const struct gen_verdict *v, int64_t ts_us);
+GEN_WUR int gen_truth_add(struct gen_truth *t, const struct gen_pkt *p, const struct gen_verdict *v,
+                          int64_t ts_us);
 /* The attribution rule of docs/classification.md; GEN_TOOL_NONE when no tool qualifies. */
 int gen_truth_source_tool(const struct gen_srcstat *st);
 GEN_WUR int gen_json_write(struct gen_truth *t, const char *path, char *err, size_t errlen);

@@ -93,13 +93,12 @@ static void write_summary(struct jw *w, struct gen_truth *t)
     jw_member(w, "version", json_integer(1));
     jw_member(w, "seed", json_integer((json_int_t)cfg->seed));
     jw_member(w, "start",
-              json_string(gen_time_format(cfg->start_us, cfg->start_us % 1000000 != 0, buf,
-                                          sizeof(buf))));
+              json_string(
+                  gen_time_format(cfg->start_us, cfg->start_us % 1000000 != 0, buf, sizeof(buf))));
     jw_member(w, "end", json_string(gen_time_format(end_us, false, buf, sizeof(buf))));
     for (size_t i = 0; i < cfg->darknet.n && darknet != NULL; i++)
-        json_array_append_new(darknet,
-                              json_string(gen_prefix_format(&cfg->darknet.all[i], buf,
-                                                            sizeof(buf))));
+        json_array_append_new(
+            darknet, json_string(gen_prefix_format(&cfg->darknet.all[i], buf, sizeof(buf))));
     jw_member(w, "darknet", darknet);
     jw_member(w, "bucket_seconds", json_integer(cfg->bucket_seconds));
     jw_member(w, "frames", json_integer((json_int_t)t->frames));
@@ -126,9 +125,8 @@ static void write_buckets(struct jw *w, struct gen_truth *t)
         if (b->packets == 0)
             continue;
         jw_item(w, json_pack("{s:s,s:I,s:I,s:o}", "start",
-                             gen_time_format(start * 1000000, false, buf, sizeof(buf)),
-                             "packets", (json_int_t)b->packets, "bytes", (json_int_t)b->bytes,
-                             "by_class",
+                             gen_time_format(start * 1000000, false, buf, sizeof(buf)), "packets",
+                             (json_int_t)b->packets, "bytes", (json_int_t)b->bytes, "by_class",
                              counts_object(gen_class_names, b->by_class, GEN_CLASS_COUNT)));
     }
     jw_array_end(w);
@@ -161,9 +159,9 @@ static int write_ports(struct jw *w, struct gen_truth *t)
     for (size_t i = 0; i < n; i++) {
         uint32_t pp = list[i] >> 16, port = list[i] & 0xffff;
 
-        jw_item(w, json_pack("{s:s,s:i,s:I,s:I}", "proto", pp ? "udp" : "tcp", "port",
-                             (int)port, "packets", (json_int_t)t->port_packets[pp][port],
-                             "sources", (json_int_t)t->port_sources[pp][port]));
+        jw_item(w, json_pack("{s:s,s:i,s:I,s:I}", "proto", pp ? "udp" : "tcp", "port", (int)port,
+                             "packets", (json_int_t)t->port_packets[pp][port], "sources",
+                             (json_int_t)t->port_sources[pp][port]));
     }
     jw_array_end(w);
     free(list);
@@ -218,8 +216,7 @@ static int write_victims(struct jw *w, struct gen_truth *t)
     jw_array_begin(w, "victims");
     for (size_t i = 0; i < t->victims.count; i++)
         jw_item(w, json_pack("{s:s,s:I}", "ip",
-                             gen_addr_format(&t->victims.keys[idx[i]], buf, sizeof(buf)),
-                             "packets",
+                             gen_addr_format(&t->victims.keys[idx[i]], buf, sizeof(buf)), "packets",
                              (json_int_t)entry_packets(&t->victims, idx[i], true)));
     jw_array_end(w);
     free(idx);
@@ -281,14 +278,15 @@ static int write_sources(struct jw *w, struct gen_truth *t)
         const struct gen_srcstat *st = (const void *)(tab->vals + (size_t)i * tab->val_size);
         int tool = gen_truth_source_tool(st);
 
-        jw_item(w, json_pack("{s:s,s:I,s:I,s:o,s:o,s:s,s:s,s:o}", "ip",
-                             gen_addr_format(&tab->keys[i], buf, sizeof(buf)), "packets",
-                             (json_int_t)st->packets, "bytes", (json_int_t)st->bytes, "by_class",
-                             class_object32(st->by_class), "tool",
-                             tool == GEN_TOOL_NONE ? json_null() : json_string(gen_tool_names[tool]),
-                             "first", gen_time_format(st->first_us, true, first, sizeof(first)),
-                             "last", gen_time_format(st->last_us, true, last, sizeof(last)),
-                             "ports", source_ports(keys, start[i], start[i + 1])));
+        jw_item(w,
+                json_pack("{s:s,s:I,s:I,s:o,s:o,s:s,s:s,s:o}", "ip",
+                          gen_addr_format(&tab->keys[i], buf, sizeof(buf)), "packets",
+                          (json_int_t)st->packets, "bytes", (json_int_t)st->bytes, "by_class",
+                          class_object32(st->by_class), "tool",
+                          tool == GEN_TOOL_NONE ? json_null() : json_string(gen_tool_names[tool]),
+                          "first", gen_time_format(st->first_us, true, first, sizeof(first)),
+                          "last", gen_time_format(st->last_us, true, last, sizeof(last)), "ports",
+                          source_ports(keys, start[i], start[i + 1])));
     }
     jw_array_end(w);
     free(idx);

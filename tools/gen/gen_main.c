@@ -34,6 +34,8 @@ struct gen_run {
 static int run_open(struct gen_run *run, char *err, size_t errlen)
 {
     const struct gen_config *cfg = run->cfg;
+    char tmp[4096];
+    FILE *probe;
 
     gen_addrgen_init(&run->ag, &cfg->darknet, cfg->seed);
     run->pop = gen_pop_new(cfg, &run->ag, err, errlen);
@@ -45,14 +47,23 @@ static int run_open(struct gen_run *run, char *err, size_t errlen)
     run->traffic.cfg = cfg;
     run->traffic.dn = &cfg->darknet;
     run->traffic.ag = &run->ag;
+    /* fail before the long part if the truth cannot be written next to where it belongs */
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", cfg->truth_path) >= (int)sizeof(tmp) ||
+        (probe = fopen(tmp, "w")) == NULL) {
+        snprintf(err, errlen, "%s.tmp: %s", cfg->truth_path,
+                 strerror(errno ? errno : ENAMETOOLONG));
+        return -EIO;
+    }
+    fclose(probe);
+    remove(tmp);
     run->out = fopen(cfg->out_path, "wb");
     if (run->out == NULL) {
         snprintf(err, errlen, "%s: %s", cfg->out_path, strerror(errno));
         return -errno;
     }
     setvbuf(run->out, NULL, _IOFBF, GEN_STDIO_BUFFER);
-    run->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535,
-                                                     PCAP_TSTAMP_PRECISION_MICRO);
+    run->pcap =
+        pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
     if (run->pcap == NULL) {
         snprintf(err, errlen, "pcap_open_dead failed");
         return -ENOMEM;
@@ -107,16 +118,14 @@ static int run_frames(struct gen_run *run, char *err, size_t errlen)
             rc = gen_pop_take(run->pop, src);
         else
             rc = gen_pop_draw(run->pop, &sched, &src);
-        if (rc != 0 ||
-            (rc = gen_traffic_make(&run->traffic, src, &traffic, &run->pkt)) != 0 ||
+        if (rc != 0 || (rc = gen_traffic_make(&run->traffic, src, &traffic, &run->pkt)) != 0 ||
             (rc = gen_frame_build(&run->pkt, run->frame, sizeof(run->frame), &fr)) != 0) {
             snprintf(err, errlen, "frame %llu: %s", (unsigned long long)i, strerror(-rc));
             return rc;
         }
         gen_classify(&run->pkt, &fr, &cfg->darknet, &v);
         if ((rc = gen_truth_add(run->truth, &run->pkt, &v, ts)) != 0) {
-            snprintf(err, errlen, "truth, frame %llu: %s", (unsigned long long)i,
-                     strerror(-rc));
+            snprintf(err, errlen, "truth, frame %llu: %s", (unsigned long long)i, strerror(-rc));
             return rc;
         }
         hdr.ts.tv_sec = (time_t)(ts / 1000000);

@@ -224,8 +224,8 @@ int gen_frame_build(const struct gen_pkt *p, uint8_t *buf, size_t cap, struct ge
         ip[1] = p->tos;
         put16(ip + 2, (uint16_t)(20 + l4len));
         put16(ip + 4, p->ipid);
-        put16(ip + 6, (uint16_t)((p->df ? 0x4000 : 0) | (p->mf ? 0x2000 : 0) |
-                                 (p->frag_off & 0x1fff)));
+        put16(ip + 6,
+              (uint16_t)((p->df ? 0x4000 : 0) | (p->mf ? 0x2000 : 0) | (p->frag_off & 0x1fff)));
         ip[8] = p->ttl;
         ip[9] = p->proto;
         put16(ip + 10, 0);

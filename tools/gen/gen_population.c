@@ -6,8 +6,9 @@
  * the groups by the --mix packet weights, and a group's sources by the same proportions, so every
  * group has the same mean rate.  Inside a group each source sends 1 + a Lomax (Pareto II,
  * alpha 0.95) share of the group's surplus, softly capped near 1% of it: about two thirds of the
- * sources send one or two packets, several hundred send thousands in a 10M-packet run.  Quotas are rounded
- * cumulatively, so they add up exactly.  Edge frames are pseudo-sources with their own quotas.
+ * sources send one or two packets, several hundred send thousands in a 10M-packet run.  Quotas are
+ * rounded cumulatively, so they add up exactly.  Edge frames are pseudo-sources with their own
+ * quotas.
  *
  * Order: each frame's source is drawn with probability proportional to its remaining quota
  * (a Fenwick tree over the quotas), which yields a uniformly random interleaving of all quotas

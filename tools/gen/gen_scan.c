@@ -20,25 +20,25 @@
 /* Destination ports of scanners: telnet and IoT first, then the usual services, then anything.
  * 0 stands for a random port above 1023. */
 static const uint16_t scan_ports[] = {
-    23,   2323, 22,   80,    443,  445,  3389,  8080, 5555, 37215, 52869, 6379, 1433,  3306,
-    8443, 21,   25,   8081,  81,   7547, 5900,  9200, 2375, 5432,  27017, 8000, 8888,  1080,
-    3128, 135,  139,  110,   143,  993,  995,   5060, 7001, 9000,  6443,  10000, 0};
+    23,   2323, 22,  80,   443, 445,  3389, 8080, 5555, 37215, 52869, 6379,  1433, 3306,
+    8443, 21,   25,  8081, 81,  7547, 5900, 9200, 2375, 5432,  27017, 8000,  8888, 1080,
+    3128, 135,  139, 110,  143, 993,  995,  5060, 7001, 9000,  6443,  10000, 0};
 static const double scan_weights[] = {160, 30, 90, 80, 50, 70, 50, 40, 25, 20, 15, 15, 20, 15,
                                       15,  15, 12, 10, 10, 12, 12, 8,  8,  8,  6,  10, 8,  6,
                                       6,   10, 10, 5,  5,  5,  5,  5,  4,  6,  5,  5,  200};
 
 /* Nmap's most common TCP ports, scanned in a random order. */
 static const uint16_t nmap_ports[] = {
-    80,   23,  443,  21,   22,   25,    3389, 110,  445, 139,  143,  53,    135,  3306, 8080,
-    1723, 111, 995,  993,  5900, 1025,  587,  8888, 199, 1720, 465,  548,   113,  81,   6001,
-    10000, 514, 5060, 179, 1026, 2000,  8443, 8000, 32768, 554, 26,  1433,  49152, 2001, 515};
+    80,    23,  443,  21,  22,   25,   3389, 110,  445,   139,  143, 53,   135,   3306, 8080,
+    1723,  111, 995,  993, 5900, 1025, 587,  8888, 199,   1720, 465, 548,  113,   81,   6001,
+    10000, 514, 5060, 179, 1026, 2000, 8443, 8000, 32768, 554,  26,  1433, 49152, 2001, 515};
 
 static const uint16_t mirai_alt_ports[] = {37215, 52869, 5555, 80, 8080, 81, 7547};
 
 uint16_t gen_port_scan(struct gen_rng *r)
 {
-    uint16_t port = scan_ports[gen_rng_weighted(r, scan_weights, sizeof(scan_weights) /
-                                                                     sizeof(scan_weights[0]))];
+    uint16_t port = scan_ports[gen_rng_weighted(r, scan_weights,
+                                                sizeof(scan_weights) / sizeof(scan_weights[0]))];
 
     return port ? port : (uint16_t)gen_rng_range(r, 1024, 65535);
 }
@@ -176,7 +176,7 @@ static int scan4_make(struct gen_traffic *t, struct gen_source *s, struct gen_rn
             p->dport = gen_rng_chance(r, 8.0 / 9.0) ? 23 : 2323;
         } else {
             p->dport = mirai_alt_ports[gen_rng_below(r, sizeof(mirai_alt_ports) /
-                                                           sizeof(mirai_alt_ports[0]))];
+                                                            sizeof(mirai_alt_ports[0]))];
         }
         p->sport = (uint16_t)gen_rng_range(r, 1024, 65535);
         p->seq = dst;
@@ -230,8 +230,7 @@ static void scan6_make(struct gen_traffic *t, struct gen_source *s, struct gen_r
     }
 }
 
-int gen_scan_make(struct gen_traffic *t, struct gen_source *s, struct gen_rng *r,
-                  struct gen_pkt *p)
+int gen_scan_make(struct gen_traffic *t, struct gen_source *s, struct gen_rng *r, struct gen_pkt *p)
 {
     if (s->addr.family == 6) {
         scan6_make(t, s, r, p);

@@ -78,8 +78,7 @@ static int addrtab_grow_entries(struct gen_addrtab *t)
     return 0;
 }
 
-int gen_addrtab_upsert(struct gen_addrtab *t, const struct gen_addr *a, uint32_t *idx,
-                       bool *added)
+int gen_addrtab_upsert(struct gen_addrtab *t, const struct gen_addr *a, uint32_t *idx, bool *added)
 {
     size_t pos = gen_addr_hash(a) & t->mask;
     int rc;

@@ -112,8 +112,8 @@ void gen_udp_probe_fill(struct gen_rng *r, uint16_t service, struct gen_pkt *p)
         0x30, 0x29, 0x02, 0x01, 0x01, 0x04, 0x06, 'p',  'u',  'b',  'l',  'i',  'c',  0xa0, 0x1c,
         0x02, 0x04, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x30, 0x0e, 0x30,
         0x0c, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x02, 0x01, 0x01, 0x01, 0x00, 0x05, 0x00};
-    static const uint8_t memcached_stats[] = {0, 1, 0, 0, 0, 1, 0, 0, 's', 't', 'a', 't', 's',
-                                              '\r', '\n'};
+    static const uint8_t memcached_stats[] = {0,   1,   0,   0,   0,   1,    0,   0,
+                                              's', 't', 'a', 't', 's', '\r', '\n'};
     uint8_t *b = p->payload;
     char text[512], src[64], dst[64];
     uint32_t tag = (uint32_t)gen_rng_next(r);
@@ -146,9 +146,10 @@ void gen_udp_probe_fill(struct gen_rng *r, uint16_t service, struct gen_pkt *p)
         p->paylen = sizeof(snmp_get);
         break;
     case 1900:
-        p->paylen = (uint16_t)text_payload(b, GEN_PAYLOAD_MAX,
-                                           "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
-                                           "MAN: \"ssdp:discover\"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n");
+        p->paylen =
+            (uint16_t)text_payload(b, GEN_PAYLOAD_MAX,
+                                   "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+                                   "MAN: \"ssdp:discover\"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n");
         break;
     case 5060:
         gen_addr_format(&p->src, src, sizeof(src));
@@ -245,8 +246,8 @@ static int icmp_error_fill(struct gen_traffic *t, struct gen_source *s, struct g
 
 static void synack_fill(struct gen_source *s, struct gen_rng *r, struct gen_pkt *p)
 {
-    static const uint8_t linux_opts[] = {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 0,
-                                         0, 0, 0, 0,    1, 3, 3, 7};
+    static const uint8_t linux_opts[] = {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0,
+                                         0, 0, 0, 0,    0, 0, 1, 3,  3, 7};
     uint32_t tsval = (uint32_t)gen_rng_next(r);
 
     p->flags = GEN_TCP_SYN | GEN_TCP_ACK;
