@@ -266,9 +266,11 @@ static void src_add_dst(struct cap_src *s, uint32_t h)
     s->n_dst = CAP_DST_EXACT + 1;
 }
 
-/* Space-saving top ports: a full table replaces its smallest entry. */
+/* Space-saving top ports: a full table replaces its smallest entry. new_pair says whether the
+ * (source, port) pair is new in the bucket (exact, from the pair set); -1 when merging parts,
+ * where a port missing from the table counts as new (exact while under CAP_PORTS_KEPT). */
 static void src_add_port(struct cap_src *s, uint8_t proto, uint16_t port, uint64_t count,
-                         bool new_pair)
+                         int new_pair)
 {
     struct cap_src_ext *e;
     unsigned min = 0;
@@ -286,8 +288,6 @@ static void src_add_port(struct cap_src *s, uint8_t proto, uint16_t port, uint64
     }
     if (!(e = src_ext(s)))
         return;
-    if (new_pair)
-        e->ports_distinct++;
     for (unsigned i = 0; i < e->n_ports; i++) {
         if (e->ports[i].proto == proto && e->ports[i].port == port) {
             e->ports[i].count += count;
@@ -296,6 +296,8 @@ static void src_add_port(struct cap_src *s, uint8_t proto, uint16_t port, uint64
         if (e->ports[i].count < e->ports[min].count)
             min = i;
     }
+    if (new_pair != 0)
+        e->ports_distinct++;
     if (e->n_ports < CAP_PORTS_KEPT) {
         e->ports[e->n_ports].proto = proto;
         e->ports[e->n_ports].port = port;
@@ -414,7 +416,7 @@ void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix)
     s->protos |= (uint8_t)(1u << p->proto);
     src_add_dst(s, dst_hash(&p->dst));
     if (port_ok)
-        src_add_port(s, (uint8_t)p->proto, p->dport, 1, new_pair || dropped);
+        src_add_port(s, (uint8_t)p->proto, p->dport, 1, new_pair || dropped ? 1 : 0);
     if (s->n_samples == 0) {
         sample_fill(&s->sample0, p);
         s->n_samples = 1;
@@ -471,9 +473,9 @@ static void src_merge(struct cap_src *d, struct cap_src *s)
     if (s->ext) {
         for (unsigned i = 0; i < s->ext->n_ports; i++)
             src_add_port(d, s->ext->ports[i].proto, s->ext->ports[i].port, s->ext->ports[i].count,
-                         true);
+                         -1);
     } else if (s->has_port0) {
-        src_add_port(d, s->port0_proto, s->port0, s->port0_count, true);
+        src_add_port(d, s->port0_proto, s->port0, s->port0_count, -1);
     }
     for (unsigned i = 0; i < s->n_samples && d->n_samples < RDS_SOURCE_SAMPLES; i++) {
         const struct rds_sample *x = i == 0 ? &s->sample0 : &s->ext->samples[i - 1];

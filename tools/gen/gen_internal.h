@@ -61,6 +61,14 @@ void gen_rng_fill(struct gen_rng *r, uint8_t *buf, size_t len);
 /* splitmix64 finaliser: a good 64-bit mixer, also used by the hash tables. */
 uint64_t gen_mix64(uint64_t x);
 
+#define GEN_DIST_MAX_PARTS 16
+/* Splits total into n <= GEN_DIST_MAX_PARTS parts proportional to w (largest remainder). */
+void gen_dist_apportion(uint64_t total, const double *w, size_t n, uint64_t *out);
+/* Fills quota[0..n) with 1 + a Lomax(alpha) share of total - n each, softly capped near
+ * cap_share of it; the quotas add up to total exactly.  -EINVAL if total < n. */
+GEN_WUR int gen_dist_quotas(struct gen_rng *r, uint32_t *quota, uint64_t n, uint64_t total,
+                            double alpha, double cap_share);
+
 /* ---- Addresses and prefixes (gen_addr.c) ---- */
 struct gen_addr {
     uint8_t b[16];  /* IPv4 in b[0..3], rest zero */
@@ -443,6 +451,14 @@ GEN_WUR int gen_truth_add(struct gen_truth *t, const struct gen_pkt *p, const st
                           int64_t ts_us);
 /* The attribution rule of docs/classification.md; GEN_TOOL_NONE when no tool qualifies. */
 int gen_truth_source_tool(const struct gen_srcstat *st);
+/* Ordered views for the writer; returned arrays are the caller's to free (NULL: no memory). */
+/* (proto << 16 | port) of every port with packets: packets descending, then tcp/udp, port. */
+uint32_t *gen_truth_ports_sorted(const struct gen_truth *t, size_t *n);
+/* Entry indices of a source (victims false) or victim table: packets descending, then address. */
+uint32_t *gen_truth_entries_sorted(const struct gen_addrtab *tab, bool victims);
+uint64_t gen_truth_entry_packets(const struct gen_addrtab *tab, uint32_t i, bool victims);
+/* Distinct ports, ascending, of one source's sorted pair keys [lo, hi); out holds 65536. */
+size_t gen_truth_source_ports(const uint64_t *keys, size_t lo, size_t hi, uint16_t *out);
 GEN_WUR int gen_json_write(struct gen_truth *t, const char *path, char *err, size_t errlen);
 
 #endif

@@ -132,29 +132,13 @@ static void write_buckets(struct jw *w, struct gen_truth *t)
     jw_array_end(w);
 }
 
-static int cmp_port(const void *a, const void *b, void *arg)
-{
-    const struct gen_truth *t = arg;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    uint64_t px = t->port_packets[x >> 16][x & 0xffff], py = t->port_packets[y >> 16][y & 0xffff];
-
-    if (px != py)
-        return px > py ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
 static int write_ports(struct jw *w, struct gen_truth *t)
 {
-    uint32_t *list = malloc(2 * 65536 * sizeof(*list));
-    size_t n = 0;
+    size_t n;
+    uint32_t *list = gen_truth_ports_sorted(t, &n);
 
     if (list == NULL)
         return -ENOMEM;
-    for (uint32_t pp = 0; pp < 2; pp++)
-        for (uint32_t port = 0; port < 65536; port++)
-            if (t->port_packets[pp][port] > 0)
-                list[n++] = pp << 16 | port;
-    qsort_r(list, n, sizeof(*list), cmp_port, t);
     jw_array_begin(w, "ports");
     for (size_t i = 0; i < n; i++) {
         uint32_t pp = list[i] >> 16, port = list[i] & 0xffff;
@@ -168,47 +152,9 @@ static int write_ports(struct jw *w, struct gen_truth *t)
     return 0;
 }
 
-static uint64_t entry_packets(const struct gen_addrtab *tab, uint32_t i, bool victims)
-{
-    const uint8_t *v = tab->vals + (size_t)i * tab->val_size;
-
-    if (victims)
-        return *(const uint64_t *)v;
-    return ((const struct gen_srcstat *)v)->packets;
-}
-
-struct sort_ctx {
-    const struct gen_addrtab *tab;
-    bool victims;
-};
-
-static int cmp_entry(const void *a, const void *b, void *arg)
-{
-    const struct sort_ctx *c = arg;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    uint64_t px = entry_packets(c->tab, x, c->victims), py = entry_packets(c->tab, y, c->victims);
-
-    if (px != py)
-        return px > py ? -1 : 1;
-    return gen_addr_compare(&c->tab->keys[x], &c->tab->keys[y]);
-}
-
-static uint32_t *sorted_entries(const struct gen_addrtab *tab, bool victims)
-{
-    struct sort_ctx c = {tab, victims};
-    uint32_t *idx = malloc((tab->count ? tab->count : 1) * sizeof(*idx));
-
-    if (idx == NULL)
-        return NULL;
-    for (size_t i = 0; i < tab->count; i++)
-        idx[i] = (uint32_t)i;
-    qsort_r(idx, tab->count, sizeof(*idx), cmp_entry, &c);
-    return idx;
-}
-
 static int write_victims(struct jw *w, struct gen_truth *t)
 {
-    uint32_t *idx = sorted_entries(&t->victims, true);
+    uint32_t *idx = gen_truth_entries_sorted(&t->victims, true);
     char buf[64];
 
     if (idx == NULL)
@@ -217,34 +163,18 @@ static int write_victims(struct jw *w, struct gen_truth *t)
     for (size_t i = 0; i < t->victims.count; i++)
         jw_item(w, json_pack("{s:s,s:I}", "ip",
                              gen_addr_format(&t->victims.keys[idx[i]], buf, sizeof(buf)), "packets",
-                             (json_int_t)entry_packets(&t->victims, idx[i], true)));
+                             (json_int_t)gen_truth_entry_packets(&t->victims, idx[i], true)));
     jw_array_end(w);
     free(idx);
     return 0;
 }
 
-/* Distinct destination ports of one source from its sorted (proto, port) pair keys. */
-static json_t *source_ports(const uint64_t *keys, size_t lo, size_t hi)
+static json_t *ports_array(const uint16_t *ports, size_t n)
 {
     json_t *a = json_array();
-    size_t i = lo, j = lo;
-    int last = -1;
 
-    while (j < hi && ((keys[j] >> 16) & 1) == 0)
-        j++; /* [lo, j) tcp ports, [j, hi) udp ports, each ascending */
-    for (size_t mid = j; (i < mid || j < hi) && a != NULL;) {
-        int tp = i < mid ? (int)(keys[i] & 0xffff) : 65536;
-        int up = j < hi ? (int)(keys[j] & 0xffff) : 65536;
-        int port = tp < up ? tp : up;
-
-        if (tp == port)
-            i++;
-        if (up == port)
-            j++;
-        if (port != last)
-            json_array_append_new(a, json_integer(port));
-        last = port;
-    }
+    for (size_t i = 0; i < n && a != NULL; i++)
+        json_array_append_new(a, json_integer(ports[i]));
     return a;
 }
 
@@ -252,6 +182,7 @@ static int write_sources(struct jw *w, struct gen_truth *t)
 {
     const struct gen_addrtab *tab = &t->sources;
     uint32_t *idx = NULL, *start = NULL;
+    uint16_t *ports = NULL;
     uint64_t *keys;
     size_t nkeys;
     char buf[64], first[64], last[64];
@@ -261,11 +192,13 @@ static int write_sources(struct jw *w, struct gen_truth *t)
         jw_array_end(w);
         return 0;
     }
-    idx = sorted_entries(tab, false);
+    idx = gen_truth_entries_sorted(tab, false);
     start = calloc(tab->count + 1, sizeof(*start));
-    if (idx == NULL || start == NULL) {
+    ports = malloc(65536 * sizeof(*ports));
+    if (idx == NULL || start == NULL || ports == NULL) {
         free(idx);
         free(start);
+        free(ports);
         return -ENOMEM;
     }
     nkeys = gen_u64set_sort(&t->pairs, &keys);
@@ -291,6 +224,7 @@ static int write_sources(struct jw *w, struct gen_truth *t)
     jw_array_end(w);
     free(idx);
     free(start);
+    free(ports);
     return 0;
 }
 

@@ -17,7 +17,6 @@
 #include "gen_internal.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,43 +56,16 @@ uint64_t gen_pop_edge_total(const struct gen_config *cfg)
     return total;
 }
 
-/* Splits total into n parts proportional to w (largest remainder, ties to the lower index). */
-static void apportion(uint64_t total, const double *w, size_t n, uint64_t *out)
-{
-    double sum = 0, frac[GEN_BEH_COUNT];
-    uint64_t given = 0;
-
-    for (size_t i = 0; i < n; i++)
-        sum += w[i];
-    for (size_t i = 0; i < n; i++) {
-        double exact = sum > 0 ? (double)total * w[i] / sum : 0;
-
-        out[i] = (uint64_t)floor(exact);
-        frac[i] = w[i] > 0 ? exact - (double)out[i] : -1;
-        given += out[i];
-    }
-    while (given < total) {
-        size_t best = 0;
-
-        for (size_t i = 1; i < n; i++)
-            if (frac[i] > frac[best])
-                best = i;
-        out[best]++;
-        frac[best] = -1;
-        given++;
-    }
-}
-
 static void groups_plan(const struct gen_config *cfg, uint64_t main_frames, uint64_t *pkts,
                         uint64_t *srcs)
 {
     double w[GEN_BEH_COUNT];
     uint64_t given = 0;
 
-    apportion(main_frames, cfg->mix.beh, GEN_BEH_COUNT, pkts);
+    gen_dist_apportion(main_frames, cfg->mix.beh, GEN_BEH_COUNT, pkts);
     for (int g = 0; g < GEN_BEH_COUNT; g++)
         w[g] = (double)pkts[g];
-    apportion(cfg->sources, w, GEN_BEH_COUNT, srcs);
+    gen_dist_apportion(cfg->sources, w, GEN_BEH_COUNT, srcs);
     for (int g = 0; g < GEN_BEH_COUNT; g++) {
         if (srcs[g] > pkts[g])
             srcs[g] = pkts[g];
@@ -113,55 +85,6 @@ static void groups_plan(const struct gen_config *cfg, uint64_t main_frames, uint
         srcs[big]--;
         given--;
     }
-}
-
-/* Soft cap: w / (1 + w / cap) is increasing, close to w for small w and below cap, so the
- * biggest sources stay distinct instead of being clipped to one identical count. */
-static double weight_capped(double w, double cap)
-{
-    return cap > 0 ? w / (1.0 + w / cap) : w;
-}
-
-/* Heavy-tailed quotas: 1 + a capped Lomax share of (packets - sources) each; exact total. */
-static int quotas_assign(uint32_t *quota, uint64_t nsrc, uint64_t packets, struct gen_rng *r)
-{
-    double *w = malloc((nsrc ? nsrc : 1) * sizeof(*w)), total = 0, acc = 0, cap = 0;
-    uint64_t extra = packets - nsrc, prev = 0;
-
-    if (w == NULL)
-        return -ENOMEM;
-    for (uint64_t i = 0; i < nsrc; i++) {
-        double u = 1.0 - gen_rng_unit(r); /* (0, 1] */
-
-        w[i] = pow(u, -1.0 / POP_ALPHA) - 1.0;
-        total += w[i];
-    }
-    /* the cap is a share of the capped total: iterate towards the fixed point */
-    for (int round = 0; round < 4 && total > 0; round++) {
-        cap = POP_TOP_CAP * total;
-        total = 0;
-        for (uint64_t i = 0; i < nsrc; i++)
-            total += weight_capped(w[i], cap);
-    }
-    for (uint64_t i = 0; i < nsrc; i++) {
-        uint64_t cur;
-
-        acc += weight_capped(w[i], cap);
-        if (i + 1 == nsrc)
-            cur = extra;
-        else if (total > 0)
-            cur = (uint64_t)((double)extra * (acc / total));
-        else
-            cur = extra * (i + 1) / nsrc;
-        if (cur > extra)
-            cur = extra;
-        if (cur < prev)
-            cur = prev;
-        quota[i] = (uint32_t)(1 + cur - prev);
-        prev = cur;
-    }
-    free(w);
-    return 0;
 }
 
 static uint16_t port_pick(struct gen_rng *r, const uint16_t *ports, const double *w, size_t n)
@@ -258,7 +181,7 @@ static int group_build(struct gen_pop *pop, const struct gen_config *cfg, struct
 
     if (nsrc == 0)
         return 0;
-    if ((rc = quotas_assign(quota + pop->n, nsrc, packets, r)) != 0)
+    if ((rc = gen_dist_quotas(r, quota + pop->n, nsrc, packets, POP_ALPHA, POP_TOP_CAP)) != 0)
         return rc;
     for (uint64_t i = 0; i < nsrc; i++) {
         struct gen_source *s = &pop->src[pop->n++];

@@ -5,9 +5,15 @@
  * --seed and the other arguments on every platform; rand() and friends are never used.  Each
  * consumer seeds its own stream (seed, stream) so that changing how one part draws numbers does
  * not perturb the others.
+ *
+ * Also the two deterministic splitting rules built on it: largest-remainder apportionment and
+ * heavy-tailed per-source quotas that add up exactly.
  */
 #include "gen_internal.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 uint64_t gen_mix64(uint64_t x)
@@ -130,4 +136,88 @@ void gen_rng_fill(struct gen_rng *r, uint8_t *buf, size_t len)
 
         memcpy(buf, &x, len);
     }
+}
+
+void gen_dist_apportion(uint64_t total, const double *w, size_t n, uint64_t *out)
+{
+    double sum = 0, frac[GEN_DIST_MAX_PARTS];
+    uint64_t given = 0;
+
+    if (n > GEN_DIST_MAX_PARTS)
+        n = GEN_DIST_MAX_PARTS;
+    for (size_t i = 0; i < n; i++)
+        sum += w[i];
+    for (size_t i = 0; i < n; i++) {
+        double exact = sum > 0 ? (double)total * w[i] / sum : 0;
+
+        out[i] = (uint64_t)floor(exact);
+        frac[i] = w[i] > 0 ? exact - (double)out[i] : -1;
+        given += out[i];
+    }
+    while (given < total && sum > 0) {
+        size_t best = 0;
+
+        for (size_t i = 1; i < n; i++)
+            if (frac[i] > frac[best])
+                best = i;
+        out[best]++;
+        frac[best] = -1;
+        given++;
+    }
+}
+
+/* Soft cap: w / (1 + w / cap) is increasing, close to w for small w and below cap, so the
+ * biggest sources stay distinct instead of being clipped to one identical count. */
+static double weight_capped(double w, double cap)
+{
+    return cap > 0 ? w / (1.0 + w / cap) : w;
+}
+
+int gen_dist_quotas(struct gen_rng *r, uint32_t *quota, uint64_t n, uint64_t total, double alpha,
+                    double cap_share)
+{
+    double *w, sum = 0, acc = 0, cap = 0;
+    uint64_t extra, prev = 0;
+
+    if (n == 0)
+        return 0;
+    if (total < n || total - n > UINT32_MAX)
+        return -EINVAL;
+    w = malloc(n * sizeof(*w));
+    if (w == NULL)
+        return -ENOMEM;
+    extra = total - n;
+    for (uint64_t i = 0; i < n; i++) {
+        double u = 1.0 - gen_rng_unit(r); /* (0, 1] */
+
+        w[i] = pow(u, -1.0 / alpha) - 1.0; /* Lomax (Pareto II) */
+        sum += w[i];
+    }
+    /* the cap is a share of the capped sum: iterate towards the fixed point */
+    for (int round = 0; round < 4 && sum > 0; round++) {
+        cap = cap_share * sum;
+        sum = 0;
+        for (uint64_t i = 0; i < n; i++)
+            sum += weight_capped(w[i], cap);
+    }
+    /* cumulative rounding: every quota is within one of its exact share, and they add up */
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t cur;
+
+        acc += weight_capped(w[i], cap);
+        if (i + 1 == n)
+            cur = extra;
+        else if (sum > 0)
+            cur = (uint64_t)((double)extra * (acc / sum));
+        else
+            cur = extra * (i + 1) / n;
+        if (cur > extra)
+            cur = extra;
+        if (cur < prev)
+            cur = prev;
+        quota[i] = (uint32_t)(1 + cur - prev);
+        prev = cur;
+    }
+    free(w);
+    return 0;
 }

@@ -7,6 +7,9 @@
  * keys, and buckets are a dense array sized from the capture span (checked by gen_args.c).
  * With --no-source-truth the source table keeps addresses only, which is all sources_distinct and
  * the per-port source counts need.
+ *
+ * The ordered views the JSON writer prints (ports, victims, sources, a source's ports) are built
+ * here too, so gen_json.c only renders.
  */
 #include "gen_internal.h"
 
@@ -142,4 +145,92 @@ int gen_truth_add(struct gen_truth *t, const struct gen_pkt *p, const struct gen
         (*(uint64_t *)gen_addrtab_val(&t->victims, idx))++;
     }
     return 0;
+}
+
+static int cmp_port(const void *a, const void *b, void *arg)
+{
+    const struct gen_truth *t = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t px = t->port_packets[x >> 16][x & 0xffff], py = t->port_packets[y >> 16][y & 0xffff];
+
+    if (px != py)
+        return px > py ? -1 : 1;
+    return x < y ? -1 : x > y; /* tcp (0) before udp (1), then port */
+}
+
+uint32_t *gen_truth_ports_sorted(const struct gen_truth *t, size_t *n)
+{
+    uint32_t *list = malloc(2 * 65536 * sizeof(*list));
+
+    *n = 0;
+    if (list == NULL)
+        return NULL;
+    for (uint32_t pp = 0; pp < 2; pp++)
+        for (uint32_t port = 0; port < 65536; port++)
+            if (t->port_packets[pp][port] > 0)
+                list[(*n)++] = pp << 16 | port;
+    qsort_r(list, *n, sizeof(*list), cmp_port, (void *)t);
+    return list;
+}
+
+uint64_t gen_truth_entry_packets(const struct gen_addrtab *tab, uint32_t i, bool victims)
+{
+    const uint8_t *v = tab->vals + (size_t)i * tab->val_size;
+
+    if (victims)
+        return *(const uint64_t *)v;
+    return ((const struct gen_srcstat *)v)->packets;
+}
+
+struct sort_ctx {
+    const struct gen_addrtab *tab;
+    bool victims;
+};
+
+static int cmp_entry(const void *a, const void *b, void *arg)
+{
+    const struct sort_ctx *c = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t px = gen_truth_entry_packets(c->tab, x, c->victims);
+    uint64_t py = gen_truth_entry_packets(c->tab, y, c->victims);
+
+    if (px != py)
+        return px > py ? -1 : 1;
+    return gen_addr_compare(&c->tab->keys[x], &c->tab->keys[y]);
+}
+
+uint32_t *gen_truth_entries_sorted(const struct gen_addrtab *tab, bool victims)
+{
+    struct sort_ctx c = {tab, victims};
+    uint32_t *idx = malloc((tab->count ? tab->count : 1) * sizeof(*idx));
+
+    if (idx == NULL)
+        return NULL;
+    for (size_t i = 0; i < tab->count; i++)
+        idx[i] = (uint32_t)i;
+    qsort_r(idx, tab->count, sizeof(*idx), cmp_entry, &c);
+    return idx;
+}
+
+size_t gen_truth_source_ports(const uint64_t *keys, size_t lo, size_t hi, uint16_t *out)
+{
+    size_t i = lo, j = lo, n = 0;
+    int last = -1;
+
+    while (j < hi && ((keys[j] >> 16) & 1) == 0)
+        j++; /* [lo, j) tcp ports, [j, hi) udp ports, each ascending: merge them */
+    for (size_t mid = j; i < mid || j < hi;) {
+        int tp = i < mid ? (int)(keys[i] & 0xffff) : 65536;
+        int up = j < hi ? (int)(keys[j] & 0xffff) : 65536;
+        int port = tp < up ? tp : up;
+
+        if (tp == port)
+            i++;
+        if (up == port)
+            j++;
+        if (port != last)
+            out[n++] = (uint16_t)port;
+        last = port;
+    }
+    return n;
 }
