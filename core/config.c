@@ -110,8 +110,11 @@ static int key_set_text(struct ds_config *cfg, const struct ds_cfg_key *k, const
         if (errno || end == v || *end || !(d >= k->min && d <= k->max))
             return fail(err, errlen, origin, k, expected_text(k, exp, sizeof(exp)), got);
         *FIELD(cfg, k, double) = d;
-        if (strncmp(k->path, "sensor.location.", 16) == 0)
-            cfg->sensor_has_location = true;
+        if (strcmp(k->path, "sensor.location.latitude") == 0)
+            cfg->sensor_location_set |= 1;
+        else if (strcmp(k->path, "sensor.location.longitude") == 0)
+            cfg->sensor_location_set |= 2;
+        cfg->sensor_has_location = cfg->sensor_location_set == 3;
         return 0;
     }
     case DS_CFG_BOOL:
@@ -416,6 +419,12 @@ int ds_config_finish(struct ds_config *cfg, char *err, size_t errlen)
     }
     if (!cfg->state_dir || !cfg->sensor_name)
         return -ENOMEM;
+    if (cfg->sensor_location_set && cfg->sensor_location_set != 3) {
+        snprintf(err, errlen,
+                 "%s: key 'sensor.location': expected both latitude and longitude, got only %s",
+                 origin, cfg->sensor_location_set == 1 ? "latitude" : "longitude");
+        return -EINVAL;
+    }
     if (3600 % cfg->bucket_seconds != 0) {
         snprintf(err, errlen, "%s: key 'bucket_seconds': expected a divisor of 3600, got %lld",
                  origin, (long long)cfg->bucket_seconds);

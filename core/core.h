@@ -211,7 +211,8 @@ struct ds_config {
 
     char *sensor_name;
     double sensor_lat, sensor_lon;
-    bool sensor_has_location;
+    bool sensor_has_location; /* both coordinates given */
+    unsigned sensor_location_set; /* bit 0: latitude, bit 1: longitude */
     char *sensor_label;
 
     unsigned n_interfaces, n_files;

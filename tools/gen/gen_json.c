@@ -1,15 +1,29 @@
 /*
  * gen_json.c - writes the ground truth as JSON with Jansson.
  *
+ * Schema (version 1), every key always present:
+ *   generator "darkscope-gen", version 1, seed, start (RFC 3339, as given, in UTC),
+ *   end (the second after the last frame's second), darknet [CIDR...], bucket_seconds,
+ *   frames (written), packets and bytes (counted packets; bytes = IP total lengths),
+ *   by_class {scan, backscatter, udp_probe, icmp_probe, other}, by_proto {tcp, udp, icmp, other},
+ *   by_tool {mirai, zmap, masscan, nmap} (per packet, rules independent),
+ *   ignored {total, non_ip, not_darknet}, malformed {total, ip_truncated},
+ *   truncated {tcp, udp, icmp}, sources_distinct (source addresses of counted packets),
+ *   buckets [{start, packets, bytes, by_class}] (floor(ts / bucket_seconds) * bucket_seconds UTC;
+ *     only buckets holding counted packets),
+ *   ports [{proto, port, packets, sources}] (readable destination ports, first fragments only),
+ *   victims [{ip, packets}] (backscatter victims),
+ *   sources [{ip, packets, bytes, by_class, tool, first, last, ports}] ([] with
+ *     --no-source-truth; tool per docs/classification.md attribution or null; first/last with
+ *     microseconds; ports = distinct readable destination ports, ascending).
+ * Orders: ports by packets descending then protocol and port; victims and sources by packets
+ * descending then address (IPv4 before IPv6, numerically).
+ *
  * The document can hold millions of sources, far too many to build as one Jansson tree, so the
  * top-level object is streamed: each member's value (and each element of the long arrays) is a
  * small Jansson value dumped with json_dumpf() and released at once.  Only the braces, commas and
  * the fixed ASCII member names are written by hand.  The file is written under a temporary name
  * and renamed into place, so a failed run never leaves a half-written truth behind.
- *
- * Orders: buckets by start (only buckets holding counted packets), ports by packets descending
- * then protocol and port, victims and sources by packets descending then address (IPv4 before
- * IPv6, numerically).  A source's ports are its distinct readable destination ports, ascending.
  */
 #include "gen_internal.h"
 
@@ -210,6 +224,7 @@ static int write_sources(struct jw *w, struct gen_truth *t)
         uint32_t i = idx[n];
         const struct gen_srcstat *st = (const void *)(tab->vals + (size_t)i * tab->val_size);
         int tool = gen_truth_source_tool(st);
+        size_t nports = gen_truth_source_ports(keys, start[i], start[i + 1], ports);
 
         jw_item(w,
                 json_pack("{s:s,s:I,s:I,s:o,s:o,s:s,s:s,s:o}", "ip",
@@ -219,7 +234,7 @@ static int write_sources(struct jw *w, struct gen_truth *t)
                           tool == GEN_TOOL_NONE ? json_null() : json_string(gen_tool_names[tool]),
                           "first", gen_time_format(st->first_us, true, first, sizeof(first)),
                           "last", gen_time_format(st->last_us, true, last, sizeof(last)), "ports",
-                          source_ports(keys, start[i], start[i + 1])));
+                          ports_array(ports, nports)));
     }
     jw_array_end(w);
     free(idx);

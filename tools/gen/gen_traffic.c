@@ -219,7 +219,7 @@ static void quote_fill(struct gen_source *s, struct gen_rng *r, const struct gen
         q->proto = 17;
         q->sport = (uint16_t)gen_rng_range(r, 1024, 65535);
         q->dport = gen_rng_chance(r, 0.5) ? s->port : (uint16_t)gen_rng_range(r, 1024, 65535);
-        q->paylen = (uint16_t)gen_rng_range(r, 0, 512);
+        q->paylen = (uint16_t)gen_rng_range(r, 0, 120);
         gen_rng_fill(r, q->payload, q->paylen);
     }
 }

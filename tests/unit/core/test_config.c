@@ -572,7 +572,7 @@ static void test_set_scalars(void **state)
     ds_config_fini(&cfg);
 }
 
-/* Setting either coordinate places the sensor. */
+/* A sensor is placed once both coordinates are given; one alone is refused at finish. */
 static void test_set_location(void **state)
 {
     struct ds_config cfg;
@@ -583,11 +583,28 @@ static void test_set_location(void **state)
     assert_false(cfg.sensor_has_location);
     assert_int_equal(
         ds_config_set(&cfg, "sensor.location.latitude", "-33.8688", 0, err, sizeof(err)), 0);
-    assert_true(cfg.sensor_has_location);
+    assert_false(cfg.sensor_has_location);
     assert_true(cfg.sensor_lat == -33.8688);
     assert_int_equal(
         ds_config_set(&cfg, "sensor.location.longitude", "151.2093", 0, err, sizeof(err)), 0);
+    assert_true(cfg.sensor_has_location);
     assert_true(cfg.sensor_lon == 151.2093);
+    assert_int_equal(ds_config_finish(&cfg, err, sizeof(err)), 0);
+    ds_config_fini(&cfg);
+}
+
+static void test_half_location_refused(void **state)
+{
+    struct ds_config cfg;
+    char err[512] = "";
+
+    (void)state;
+    ds_config_init(&cfg);
+    assert_int_equal(
+        ds_config_set(&cfg, "sensor.location.longitude", "139.7", 0, err, sizeof(err)), 0);
+    assert_int_equal(ds_config_finish(&cfg, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "configuration: key 'sensor.location': expected both latitude and "
+                             "longitude, got only longitude");
     ds_config_fini(&cfg);
 }
 
@@ -909,6 +926,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_finish_speed_modes),
         cmocka_unit_test(test_set_scalars),
         cmocka_unit_test(test_set_location),
+        cmocka_unit_test(test_half_location_refused),
         cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_set_list_replace_and_append),
         cmocka_unit_test(test_set_after_file_replaces_list),
