@@ -36,6 +36,7 @@ static int run_open(struct gen_run *run, char *err, size_t errlen)
     const struct gen_config *cfg = run->cfg;
     char tmp[4096];
     FILE *probe;
+    int rc;
 
     gen_addrgen_init(&run->ag, &cfg->darknet, cfg->seed);
     run->pop = gen_pop_new(cfg, &run->ag, err, errlen);
@@ -48,18 +49,23 @@ static int run_open(struct gen_run *run, char *err, size_t errlen)
     run->traffic.dn = &cfg->darknet;
     run->traffic.ag = &run->ag;
     /* fail before the long part if the truth cannot be written next to where it belongs */
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", cfg->truth_path) >= (int)sizeof(tmp) ||
-        (probe = fopen(tmp, "w")) == NULL) {
-        snprintf(err, errlen, "%s.tmp: %s", cfg->truth_path,
-                 strerror(errno ? errno : ENAMETOOLONG));
-        return -EIO;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", cfg->truth_path) >= (int)sizeof(tmp)) {
+        snprintf(err, errlen, "--truth: path too long");
+        return -ENAMETOOLONG;
+    }
+    probe = fopen(tmp, "w");
+    if (probe == NULL) {
+        rc = -errno;
+        snprintf(err, errlen, "%s.tmp: %s", cfg->truth_path, strerror(-rc));
+        return rc;
     }
     fclose(probe);
     remove(tmp);
     run->out = fopen(cfg->out_path, "wb");
     if (run->out == NULL) {
-        snprintf(err, errlen, "%s: %s", cfg->out_path, strerror(errno));
-        return -errno;
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", cfg->out_path, strerror(-rc));
+        return rc;
     }
     setvbuf(run->out, NULL, _IOFBF, GEN_STDIO_BUFFER);
     run->pcap =
