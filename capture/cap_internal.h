@@ -46,6 +46,7 @@ struct cap_pkt {
     bool fragment;     /* any fragment */
     bool later_fragment; /* offset > 0: not classified */
     bool pure_syn;
+    bool has_sport; /* UDP: the source port alone (2 bytes) was captured */
     bool has_ports, has_flags, has_seq, has_win, has_icmp;
     uint16_t sport, dport;
     uint8_t tcp_flags;

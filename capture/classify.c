@@ -65,7 +65,7 @@ void cap_classify(struct cap_pkt *p)
         return;
     }
     case DS_PROTO_UDP:
-        if (!p->has_ports)
+        if (!p->has_sport)
             return;
         if (p->sport == 53) {
             p->cls = DS_CLASS_BACKSCATTER;

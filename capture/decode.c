@@ -196,31 +196,13 @@ truncated:
     return CAP_MALFORMED;
 }
 
-/* TCP options: exactly one MSS (ignoring NOP and EOL padding)? */
+/* TCP options as Nmap's SYN probe sends them: exactly one MSS option (4 bytes) and nothing
+ * else, not even NOP or EOL padding. */
 static int8_t tcp_options(const uint8_t *o, uint32_t n)
 {
-    unsigned count = 0;
-    bool mss = false;
-
     if (n == 0)
         return CAP_OPTS_NONE;
-    for (uint32_t i = 0; i < n;) {
-        uint8_t kind = o[i];
-        if (kind == 0)
-            break;
-        if (kind == 1) {
-            i++;
-            continue;
-        }
-        if (i + 1 >= n || o[i + 1] < 2 || i + o[i + 1] > n)
-            return CAP_OPTS_OTHER; /* a malformed option list is not Nmap's */
-        count++;
-        mss = kind == 2 && o[i + 1] == 4;
-        i += o[i + 1];
-    }
-    if (count == 0)
-        return CAP_OPTS_NONE;
-    return count == 1 && mss ? CAP_OPTS_MSS_ONLY : CAP_OPTS_OTHER;
+    return n == 4 && o[0] == 2 && o[1] == 4 ? CAP_OPTS_MSS_ONLY : CAP_OPTS_OTHER;
 }
 
 static void decode_tcp(const uint8_t *t, uint32_t avail, struct cap_pkt *p)
@@ -289,6 +271,10 @@ static void decode_transport(const uint8_t *t, uint32_t avail, int family, struc
             break;
         if (avail < 8)
             p->trunc = DS_TRUNC_UDP;
+        if (avail >= 2) {
+            p->has_sport = true;
+            p->sport = rd16(t);
+        }
         if (avail >= 4) {
             p->has_ports = true;
             p->sport = rd16(t);

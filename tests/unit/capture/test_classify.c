@@ -71,6 +71,7 @@ static struct cap_pkt udp4(uint16_t sport, uint16_t dport)
     p.has_flags = p.has_seq = p.has_win = false;
     p.seq = p.win = 0;
     p.tcp_opts = CAP_OPTS_UNKNOWN;
+    p.has_sport = true;
     p.sport = sport;
     p.dport = dport;
     p.ip_len = 28;
@@ -316,7 +317,7 @@ static void test_udp_without_ports_is_other(void **state)
 {
     struct cap_pkt p = udp4(53, 40000);
 
-    p.has_ports = false;
+    p.has_ports = p.has_sport = false;
     p.trunc = DS_TRUNC_UDP;
     assert_int_equal(classified(p).cls, DS_CLASS_OTHER);
 }
@@ -560,7 +561,8 @@ static void test_mirai_probe_frame(void **state)
 /* TCP port 40000 -> 80, sequence 0x01020304, ack 0 */
 #define TCP_PORTS_SEQ_ACK 0x9c, 0x40, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04, 0x00, 0x00, 0x00, 0x00
 
-static void test_nmap_nop_padding_ignored(void **state)
+/* Nmap's probe carries MSS alone: padding around it means another stack, not Nmap. */
+static void test_nmap_nop_padding_is_not_nmap(void **state)
 {
     static const uint8_t ip[] = {
         IPV4_HDR_48,       /* total length 48 */
@@ -584,8 +586,8 @@ static void test_nmap_nop_padding_ignored(void **state)
     };
     struct decoded d = DECODE(DLT_RAW, ip);
 
-    assert_int_equal(d.pkt.tcp_opts, CAP_OPTS_MSS_ONLY);
-    assert_int_equal(d.pkt.tools, TOOL(DS_TOOL_NMAP));
+    assert_int_equal(d.pkt.tcp_opts, CAP_OPTS_OTHER);
+    assert_int_equal(d.pkt.tools, 0);
 }
 
 static void test_nmap_mss_and_another_option_is_not_nmap(void **state)
@@ -755,7 +757,7 @@ int main(void)
         cmocka_unit_test(test_real_masscan_probe),
         cmocka_unit_test(test_real_nmap_probe),
         cmocka_unit_test(test_mirai_probe_frame),
-        cmocka_unit_test(test_nmap_nop_padding_ignored),
+        cmocka_unit_test(test_nmap_nop_padding_is_not_nmap),
         cmocka_unit_test(test_nmap_mss_and_another_option_is_not_nmap),
         cmocka_unit_test(test_nmap_window_1025_is_not_nmap),
         cmocka_unit_test(test_nmap_malformed_option_is_not_nmap),

@@ -1123,6 +1123,16 @@ static void test_udp_cut_to_1_byte_is_other(void **state)
     assert_int_equal(d.pkt.trunc, DS_TRUNC_UDP);
 }
 
+/* the source port alone decides the DNS-answer rule: 2 bytes classify, without a port table entry */
+static void test_udp_cut_to_2_bytes_is_classified(void **state)
+{
+    struct decoded d = DECODE_CUT(DLT_RAW, ipv4_udp, 20 + 2);
+
+    assert_int_equal(d.pkt.cls, DS_CLASS_UDP_PROBE);
+    assert_int_equal(d.pkt.trunc, DS_TRUNC_UDP);
+    assert_false(d.pkt.has_ports);
+}
+
 static void test_udp_cut_to_4_bytes_is_classified(void **state)
 {
     struct decoded d = DECODE_CUT(DLT_RAW, ipv4_udp, 20 + 4);
@@ -1506,6 +1516,7 @@ int main(void)
         cmocka_unit_test(test_tcp_cut_after_14_bytes_has_flags),
         cmocka_unit_test(test_udp_whole_is_udp_probe),
         cmocka_unit_test(test_udp_cut_to_1_byte_is_other),
+        cmocka_unit_test(test_udp_cut_to_2_bytes_is_classified),
         cmocka_unit_test(test_udp_cut_to_4_bytes_is_classified),
         cmocka_unit_test(test_icmp_error_victim_is_quoted_destination),
         cmocka_unit_test(test_icmp_error_with_short_quote_has_no_victim),
