@@ -206,12 +206,34 @@ static void fold_counts(struct accs *a, const redisReply *r)
     }
 }
 
+/* Ties in packets are broken by key in its natural order: addresses numerically (IPv4 before
+ * IPv6), ports by protocol then number, anything else as text. */
+static int key_cmp(const char *a, const char *b)
+{
+    struct ds_addr x, y;
+    char pa[8], pb[8];
+    unsigned na, nb;
+
+    if (ds_addr_parse(a, &x) == 0 && ds_addr_parse(b, &y) == 0) {
+        if (x.family != y.family)
+            return x.family < y.family ? -1 : 1;
+        return memcmp(x.b, y.b, 16);
+    }
+    if (sscanf(a, "%7[^/]/%u", pa, &na) == 2 && sscanf(b, "%7[^/]/%u", pb, &nb) == 2) {
+        int c = strcmp(pa, pb);
+        if (c)
+            return c;
+        return na < nb ? -1 : na > nb;
+    }
+    return strcmp(a, b);
+}
+
 static int cmp_acc(const void *x, const void *y)
 {
     const struct acc *a = x, *b = y;
     if (a->packets != b->packets)
         return a->packets < b->packets ? 1 : -1;
-    return strcmp(a->key, b->key);
+    return key_cmp(a->key, b->key);
 }
 
 /* Distinct sources over the buckets: PFCOUNT of the union of the buckets' HLLs named hll; the
