@@ -207,7 +207,6 @@ static void absorb(struct cap_capture *c, struct cap_part *list)
             flush_bucket(c, b);
         } else if ((m = pending_find(c, b->start))) {
             cap_bucket_merge(m, b);
-            m->tot.late += b->tot.late;
             cap_bucket_free(b);
         } else if (c->n_pending < PENDING_MAX) {
             b->late = false;

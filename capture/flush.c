@@ -24,6 +24,8 @@ struct cap_flusher {
     struct cap_job *head, *tail; /* guarded by lock */
     size_t n_jobs;               /* guarded by lock */
     bool closing;                /* guarded by lock */
+    bool backpressure;           /* only files: a full queue makes push wait while connected */
+    pthread_cond_t space;        /* signalled when a job leaves the queue */
     uint64_t written, dropped, dropped_packets, unwritten; /* guarded by lock */
     json_t *sources;             /* guarded by lock */
     int64_t last_bucket;
@@ -41,8 +43,10 @@ struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds
     }
     f->cfg = cfg;
     f->geo = geo;
+    f->backpressure = cfg->n_interfaces == 0;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
+    pthread_cond_init(&f->space, NULL);
     f->conn = rds_conn_new(cfg->redis_url, cfg->state_dir, user, err, errlen);
     if (!f->conn) {
         cap_flusher_free(f);
@@ -71,6 +75,11 @@ void cap_flusher_push(struct cap_flusher *f, struct cap_bucket *b, uint64_t flus
     j->b = b;
     j->flush_id = flush_id;
     pthread_mutex_lock(&f->lock);
+    /* files: while Redis is there but slower than reading, wait rather than drop (nothing is
+     * real-time about a file); interfaces cannot wait, and neither can anyone while Redis is away */
+    while (f->backpressure && f->n_jobs >= (size_t)f->cfg->redis_max_pending &&
+           rds_conn_state(f->conn) == RDS_CONNECTED && !f->closing)
+        pthread_cond_wait(&f->space, &f->lock);
     if (f->n_jobs >= (size_t)f->cfg->redis_max_pending && f->head && f->head->next) {
         /* the head may be in the middle of a write: drop the one after it */
         struct cap_job *old = f->head->next;
@@ -440,6 +449,7 @@ static void *flusher_main(void *arg)
                 f->tail = NULL;
             f->n_jobs--;
             f->written++;
+            pthread_cond_broadcast(&f->space);
             bool empty = !f->head;
             pthread_mutex_unlock(&f->lock);
             job_free(j);
@@ -452,6 +462,9 @@ static void *flusher_main(void *arg)
                    (long long)j->b->start);
         }
         ds_time_ns now = ds_time_monotonic();
+        pthread_mutex_lock(&f->lock);
+        pthread_cond_broadcast(&f->space); /* waiting pushers now drop instead */
+        pthread_mutex_unlock(&f->lock);
         if (!failing_since) {
             failing_since = now;
             ds_log(DS_LOG_WARN, "flush", "Redis %s unavailable (%s); keeping buckets in memory",
@@ -491,6 +504,7 @@ uint64_t cap_flusher_finish(struct cap_flusher *f)
     pthread_mutex_lock(&f->lock);
     f->closing = true;
     pthread_cond_signal(&f->cond);
+    pthread_cond_broadcast(&f->space);
     pthread_mutex_unlock(&f->lock);
     if (f->started)
         pthread_join(f->thread, NULL);
@@ -531,5 +545,6 @@ void cap_flusher_free(struct cap_flusher *f)
     rds_conn_free(f->conn);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->cond);
+    pthread_cond_destroy(&f->space);
     free(f);
 }

@@ -10,6 +10,7 @@
 #define REOPEN_BACKOFF_MIN_NS (250 * 1000000LL)
 #define REOPEN_BACKOFF_MAX_NS (10 * DS_NS_PER_SEC)
 #define CHECK_EVERY 4096 /* packets between close checks */
+#define LATE_PERIOD_NS DS_NS_PER_SEC
 
 static int64_t bucket_start(const struct ds_config *cfg, ds_time_ns ts)
 {
@@ -46,8 +47,8 @@ static struct cap_bucket *bucket_for(struct cap_worker *w, int64_t start)
         return NULL;
     b->late = start + cfg->bucket_seconds <= w->handed_upto;
     w->open[w->n_open++] = b;
-    if (b->late || start + cfg->bucket_seconds + cfg->lateness_seconds < w->next_due)
-        w->next_due = b->late ? INT64_MIN : start + cfg->bucket_seconds + cfg->lateness_seconds;
+    if (!b->late && start + cfg->bucket_seconds + cfg->lateness_seconds < w->next_due)
+        w->next_due = start + cfg->bucket_seconds + cfg->lateness_seconds;
     return b;
 }
 
@@ -58,11 +59,17 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
     const struct ds_config *cfg = cap_capture_config(w->cap);
     int64_t upto;
 
+    /* late parts gather packets and go out at most once a second, not one part per packet */
+    ds_time_ns now = ds_time_monotonic();
+    bool late_due = now - w->late_at >= LATE_PERIOD_NS;
+
+    if (late_due)
+        w->late_at = now;
     for (;;) {
         int pick = -1;
         for (unsigned i = 0; i < w->n_open; i++) {
             struct cap_bucket *b = w->open[i];
-            bool due = watermark_sec == INT64_MAX || b->late ||
+            bool due = watermark_sec == INT64_MAX || (b->late && late_due) ||
                        b->start + b->seconds + cfg->lateness_seconds <= watermark_sec;
             if (due && (pick < 0 || b->start < w->open[pick]->start))
                 pick = (int)i;
@@ -78,6 +85,8 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
     w->next_due = INT64_MAX;
     for (unsigned i = 0; i < w->n_open; i++) {
         int64_t due = w->open[i]->start + w->open[i]->seconds + cfg->lateness_seconds;
+        if (w->open[i]->late)
+            continue;
         if (due < w->next_due)
             w->next_due = due;
     }
