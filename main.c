@@ -218,10 +218,14 @@ static int run_capture(struct ds_config *cfg)
     struct sigaction sa = {0};
     int status;
 
+    if (cap_capture_check(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "darkscope: %s\n", err);
+        return EXIT_USAGE;
+    }
     running = cap_capture_new(cfg, err, sizeof(err));
     if (!running) {
         fprintf(stderr, "darkscope: %s\n", err);
-        return strstr(err, "nothing to read") || strstr(err, "no darknet") ? EXIT_USAGE : 1;
+        return 1;
     }
     if (cap_capture_drop_privileges(running, err, sizeof(err)) < 0) {
         fprintf(stderr, "darkscope: %s\n", err);

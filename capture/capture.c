@@ -111,6 +111,20 @@ static int worker_init(struct cap_capture *c, struct cap_worker *w, const char *
     return w->src.ops->open(&w->src, err, errlen) < 0 ? -EINVAL : 0;
 }
 
+int cap_capture_check(const struct ds_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->n_interfaces + cfg->n_files == 0) {
+        snprintf(err, errlen, "capture: nothing to read: give --read FILE or --interface IF "
+                              "(sources.files, sources.interfaces)");
+        return -EINVAL;
+    }
+    if (cfg->darknet.n == 0) {
+        snprintf(err, errlen, "capture: no darknet prefixes: give --darknet CIDR (key 'darknet')");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 struct cap_capture *cap_capture_new(const struct ds_config *cfg, char *err, size_t errlen)
 {
     struct cap_capture *c = calloc(1, sizeof(*c));
@@ -124,12 +138,8 @@ struct cap_capture *cap_capture_new(const struct ds_config *cfg, char *err, size
     c->closed_upto = INT64_MIN;
     if (getrandom(&c->run_id, sizeof(c->run_id), 0) != sizeof(c->run_id))
         c->run_id = (uint64_t)ds_time_now() ^ (uint64_t)getpid() << 32;
-    if (n == 0) {
-        snprintf(err, errlen, "capture: nothing to read: give --read FILE or --interface IF");
-        goto fail;
-    }
-    if (cfg->darknet.n == 0) {
-        snprintf(err, errlen, "capture: no darknet prefixes: give --darknet CIDR or 'darknet'");
+    if (n == 0 || cfg->darknet.n == 0) {
+        snprintf(err, errlen, "capture: no sources or no darknet (see cap_capture_check())");
         goto fail;
     }
     c->workers = calloc(n, sizeof(*c->workers));

@@ -27,6 +27,9 @@ enum cap_exit {
 
 struct cap_capture;
 
+/* Checks that the configuration has something to read and a darknet. Returns 0 or -EINVAL with
+ * err filled (a usage error: exit status 2). */
+DS_WARN_UNUSED int cap_capture_check(const struct ds_config *cfg, char *err, size_t errlen);
 /* Opens every source (so a bad file or interface fails here, before anything runs) and the
  * GeoIP databases. Returns NULL and fills err. */
 struct cap_capture *cap_capture_new(const struct ds_config *cfg, char *err, size_t errlen);

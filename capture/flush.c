@@ -12,9 +12,23 @@
 #define BACKOFF_MIN_NS (100 * 1000000LL)
 #define BACKOFF_MAX_NS (5 * DS_NS_PER_SEC)
 
+/* GeoIP answers cached per IPv4 /24 when the databases say they hold for the whole /24 (their
+ * network is /24 or shorter), so a /24 is looked up once however many of its addresses scan. */
+#define GEO_CACHE 65536
+
+struct geo_entry {
+    uint32_t key; /* /24 + 1; 0 = empty */
+    char cc[3];
+    bool found, has_location;
+    float lat, lon;
+    uint32_t asn;
+};
+
 struct cap_flusher {
     const struct ds_config *cfg;
     const struct ds_geoip *geo;
+    struct geo_entry *geo_cache; /* flusher thread only */
+    uint64_t geo_lookups, geo_hits;
     struct rds_conn *conn;
     pthread_t thread;
     bool started;
@@ -43,6 +57,7 @@ struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds
     }
     f->cfg = cfg;
     f->geo = geo;
+    f->geo_cache = geo ? calloc(GEO_CACHE, sizeof(*f->geo_cache)) : NULL;
     f->backpressure = cfg->n_interfaces == 0;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
@@ -117,7 +132,13 @@ struct cc_acc {
 struct export {
     struct cap_bucket *b;
     const struct ds_config *cfg;
-    size_t pos, vpos;
+    /* sources and victims ordered by shard: [by_shard[k], by_shard[k+1]) is shard k */
+    struct cap_src **src_order;
+    size_t src_at[RDS_SHARDS + 1], src_pos;
+    unsigned src_shard;
+    struct cap_victim **vic_order;
+    size_t vic_at[RDS_SHARDS + 1], vic_pos;
+    unsigned vic_shard;
     struct rds_port *ports;
     size_t n_ports;
     struct cc_acc *cc;
@@ -171,46 +192,73 @@ static int cmp_port(const void *a, const void *b)
     return (int)x->port - (int)y->port;
 }
 
-static int source_next(void *ctx, struct rds_source *out)
+static int source_next(void *ctx, unsigned shard, struct rds_source *out)
 {
     struct export *e = ctx;
-    struct cap_bucket *b = e->b;
+    const struct cap_src *s;
 
-    while (e->pos < b->src_cap) {
-        const struct cap_src *s = b->src[e->pos++];
-        if (!s)
-            continue;
-        cap_src_export(s, (unsigned)e->cfg->source_ports_max, out);
-        if (s->cc[0] || s->has_location || s->asn) {
-            out->has_geo = true;
-            memcpy(out->geo.cc, s->cc, 3);
-            out->geo.has_location = s->has_location;
-            out->geo.lat = s->lat;
-            out->geo.lon = s->lon;
-            out->geo.asn = s->asn;
-        }
-        return 1;
+    if (shard != e->src_shard) {
+        e->src_shard = shard;
+        e->src_pos = e->src_at[shard];
     }
-    return 0;
+    if (e->src_pos >= e->src_at[shard + 1])
+        return 0;
+    s = e->src_order[e->src_pos++];
+    cap_src_export(s, (unsigned)e->cfg->source_ports_max, out);
+    if (s->cc[0] || s->has_location || s->asn) {
+        out->has_geo = true;
+        memcpy(out->geo.cc, s->cc, 3);
+        out->geo.has_location = s->has_location;
+        out->geo.lat = s->lat;
+        out->geo.lon = s->lon;
+        out->geo.asn = s->asn;
+    }
+    return 1;
 }
 
-static int victim_next(void *ctx, struct rds_victim *out)
+static int victim_next(void *ctx, unsigned shard, struct rds_victim *out)
 {
     struct export *e = ctx;
-    struct cap_bucket *b = e->b;
 
-    while (e->vpos < b->vic_cap) {
-        const struct cap_victim *v = b->vic[e->vpos++];
-        if (!v)
-            continue;
-        *out = v->v;
-        return 1;
+    if (shard != e->vic_shard) {
+        e->vic_shard = shard;
+        e->vic_pos = e->vic_at[shard];
     }
-    return 0;
+    if (e->vic_pos >= e->vic_at[shard + 1])
+        return 0;
+    *out = e->vic_order[e->vic_pos++]->v;
+    return 1;
+}
+
+/* Counting sort of a table's entries by shard. */
+static void **order_by_shard(void **table, size_t cap, size_t n, size_t addr_offset,
+                             size_t at[RDS_SHARDS + 1])
+{
+    void **order = malloc((n ? n : 1) * sizeof(void *));
+    size_t fill[RDS_SHARDS];
+
+    if (!order)
+        return NULL;
+    memset(at, 0, (RDS_SHARDS + 1) * sizeof(size_t));
+    for (size_t i = 0; i < cap; i++) {
+        if (table[i])
+            at[rds_shard((const struct ds_addr *)((char *)table[i] + addr_offset)) + 1]++;
+    }
+    for (unsigned k = 0; k < RDS_SHARDS; k++)
+        at[k + 1] += at[k];
+    memcpy(fill, at, sizeof(fill));
+    for (size_t i = 0; i < cap; i++) {
+        if (table[i])
+            order[fill[rds_shard((const struct ds_addr *)((char *)table[i] + addr_offset))]++] =
+                table[i];
+    }
+    return order;
 }
 
 static void export_fini(struct export *e)
 {
+    free(e->src_order);
+    free(e->vic_order);
     for (size_t i = 0; i < e->n_cc; i++)
         free(e->cc[i].elems);
     free(e->cc);
@@ -227,11 +275,58 @@ static void export_fini(struct export *e)
     free(e->countries);
 }
 
-static int export_init(struct export *e, struct cap_bucket *b, const struct ds_config *cfg,
-                       const struct ds_geoip *geo)
+/* Fills a source's geo fields, through the /24 cache for IPv4. */
+static void geo_fill(struct cap_flusher *f, struct cap_src *s)
 {
-    size_t n_all = 0, top;
+    struct geo_entry *e = NULL;
     struct ds_geo g;
+    uint32_t key = 0;
+    int rc;
+
+    s->cc[0] = '\0';
+    s->has_location = false;
+    s->asn = 0;
+    if (!f->geo)
+        return;
+    if (s->addr.family == 4 && f->geo_cache) {
+        key = ((uint32_t)s->addr.b[0] << 16 | (uint32_t)s->addr.b[1] << 8 | s->addr.b[2]) + 1;
+        e = &f->geo_cache[(key * 2654435761u) >> 16 & (GEO_CACHE - 1)];
+        if (e->key == key) {
+            f->geo_hits++;
+            if (e->found) {
+                memcpy(s->cc, e->cc, 3);
+                s->has_location = e->has_location;
+                s->lat = e->lat;
+                s->lon = e->lon;
+                s->asn = e->asn;
+            }
+            return;
+        }
+    }
+    f->geo_lookups++;
+    rc = ds_geoip_lookup(f->geo, &s->addr, &g);
+    if (rc == 0) {
+        memcpy(s->cc, g.cc, 3);
+        s->has_location = g.has_location;
+        s->lat = (float)g.lat;
+        s->lon = (float)g.lon;
+        s->asn = g.asn;
+    }
+    if (e && rc != -EIO && g.prefix_len <= 24) {
+        e->key = key;
+        e->found = rc == 0;
+        memcpy(e->cc, s->cc, 3);
+        e->has_location = s->has_location;
+        e->lat = s->lat;
+        e->lon = s->lon;
+        e->asn = s->asn;
+    }
+}
+
+static int export_init(struct export *e, struct cap_bucket *b, struct cap_flusher *f)
+{
+    const struct ds_config *cfg = f->cfg;
+    size_t n_all = 0, top;
 
     memset(e, 0, sizeof(*e));
     e->b = b;
@@ -267,20 +362,20 @@ static int export_init(struct export *e, struct cap_bucket *b, const struct ds_c
             continue;
         h = ds_addr_hash(&s->addr);
         e->all[n_all++] = h;
-        s->cc[0] = '\0';
-        if (geo && ds_geoip_lookup(geo, &s->addr, &g) == 0) {
-            memcpy(s->cc, g.cc, 3);
-            s->has_location = g.has_location;
-            s->lat = (float)g.lat;
-            s->lon = (float)g.lon;
-            s->asn = g.asn;
-        }
+        geo_fill(f, s);
         c = cc_get(e, s->cc[0] ? s->cc : "??");
         if (!c || elems_push(&c->elems, &c->n, &c->cap, h) < 0)
             return -ENOMEM;
         c->packets += s->packets;
         c->sources++;
     }
+    e->src_order = (struct cap_src **)order_by_shard((void **)b->src, b->src_cap, b->src_n,
+                                                     offsetof(struct cap_src, addr), e->src_at);
+    e->vic_order = (struct cap_victim **)order_by_shard(
+        (void **)b->vic, b->vic_cap, b->vic_n, offsetof(struct cap_victim, v.addr), e->vic_at);
+    e->src_shard = e->vic_shard = RDS_SHARDS;
+    if (!e->src_order || !e->vic_order)
+        return -ENOMEM;
     top = e->n_ports < RDS_PORT_HLL_MAX ? e->n_ports : RDS_PORT_HLL_MAX;
     e->hlls = calloc(1 + e->n_cc + top, sizeof(*e->hlls));
     e->countries = calloc(e->n_cc ? e->n_cc : 1, sizeof(*e->countries));
@@ -341,7 +436,7 @@ static int write_job(struct cap_flusher *f, struct cap_job *j)
     struct export e;
     struct rds_bucket rb = {0};
     struct rds_write_opts o = {f->cfg->retention, f->cfg->rollup_retention};
-    int rc = export_init(&e, j->b, f->cfg, f->geo);
+    int rc = export_init(&e, j->b, f);
 
     if (rc < 0) {
         export_fini(&e);
@@ -542,6 +637,7 @@ void cap_flusher_free(struct cap_flusher *f)
         job_free(j);
     }
     json_decref(f->sources);
+    free(f->geo_cache);
     rds_conn_free(f->conn);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->cond);

@@ -42,7 +42,7 @@ static struct cap_bucket *bucket_for(struct cap_worker *w, int64_t start)
         cap_capture_take_part(w->cap, w, w->open[oldest]);
         w->open[oldest] = w->open[--w->n_open];
     }
-    b = cap_bucket_new(start, cfg->bucket_seconds, (size_t)4000000);
+    b = cap_bucket_new(start, cfg->bucket_seconds, (size_t)cfg->max_sources);
     if (!b)
         return NULL;
     b->late = start + cfg->bucket_seconds <= w->handed_upto;

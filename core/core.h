@@ -232,6 +232,7 @@ struct ds_config {
     int64_t retention;        /* seconds */
     int64_t rollup_retention; /* seconds */
     int64_t source_ports_max; /* ports kept per source record */
+    int64_t max_sources;      /* per bucket */
 
     unsigned n_geoip_city;
     char *geoip_city[4];
@@ -274,6 +275,9 @@ struct ds_geo {
     bool has_location;
     uint32_t asn;      /* 0 when unknown */
     char as_org[64];   /* UTF-8, may be cut */
+    uint8_t prefix_len; /* the answer holds for the whole prefix of this length around the
+                         * address (the shortest network among the databases consulted), also
+                         * when nothing was found */
 };
 
 struct ds_geoip;
@@ -291,6 +295,30 @@ void ds_geoip_free(struct ds_geoip *g);
  * database error. g may be NULL (then -ENOENT). */
 int ds_geoip_lookup(const struct ds_geoip *g, const struct ds_addr *a, struct ds_geo *out);
 
+
+/* ---------------------------------------------------------------- bounded buffers */
+
+/* A growable byte buffer with a maximum, in the spirit of curl's dynbuf: appends either fit or
+ * fail, and a failure is sticky (ds_buf_failed) so a sequence of appends is checked once. The
+ * content is always NUL-terminated. Owns p; ds_buf_fini frees it. */
+struct ds_buf {
+    char *p;
+    size_t len, cap, max;
+    bool failed;
+};
+
+void ds_buf_init(struct ds_buf *b, size_t max);
+void ds_buf_fini(struct ds_buf *b);
+/* Empties the buffer (keeps its memory) and clears the failure. */
+void ds_buf_reset(struct ds_buf *b);
+/* Append; return 0, or -ENOSPC past max / -ENOMEM (and mark the buffer failed). */
+int ds_buf_add(struct ds_buf *b, const void *data, size_t len);
+int ds_buf_adds(struct ds_buf *b, const char *s);
+int ds_buf_addc(struct ds_buf *b, char c);
+int ds_buf_add_u64(struct ds_buf *b, uint64_t v);
+int ds_buf_add_i64(struct ds_buf *b, int64_t v);
+int ds_buf_addf(struct ds_buf *b, const char *fmt, ...) DS_PRINTF(2, 3);
+bool ds_buf_failed(const struct ds_buf *b);
 
 /* ---------------------------------------------------------------- privileges */
 

@@ -302,12 +302,54 @@ static json_t *top_list(struct rds_conn *c, struct accs *a, const struct bref *b
     return list;
 }
 
+/* Stored times are integer microseconds; shown as RFC 3339 with microseconds. */
+static void us_to_text(json_t *o, const char *us_key, const char *key)
+{
+    json_t *v = json_object_get(o, us_key);
+    char ts[40];
+
+    if (!json_is_integer(v))
+        return;
+    json_object_set_new(o, key,
+                        json_string(ds_time_format_us(json_integer_value(v) * 1000, ts, sizeof(ts))));
+    json_object_del(o, us_key);
+}
+
+/* Finds the line "ip TAB record" in a shard value and parses its record. */
+static json_t *shard_find(const char *value, size_t len, const char *ip)
+{
+    size_t iplen = strlen(ip);
+    const char *p = value, *end = value + len;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl : end;
+        if ((size_t)(line_end - p) > iplen && memcmp(p, ip, iplen) == 0 && p[iplen] == '\t') {
+            json_t *rec = json_loadb(p + iplen + 1, (size_t)(line_end - p - iplen - 1), 0, NULL);
+            size_t i;
+            json_t *sample;
+            if (!rec)
+                return NULL;
+            us_to_text(rec, "first_us", "first");
+            us_to_text(rec, "last_us", "last");
+            json_array_foreach(json_object_get(rec, "samples"), i, sample) us_to_text(sample, "t_us", "t");
+            return rec;
+        }
+        p = line_end + 1;
+    }
+    return NULL;
+}
+
 /* Reads every record of one source (all parts of all buckets) into a list of objects. */
 static int source_records(struct rds_conn *c, const struct bref *b, size_t n, const char *ip,
                           json_t *out, char *err, size_t errlen)
 {
-    char key[RDS_KEY_MAX];
+    char key[RDS_KEY_MAX], field[16];
+    struct ds_addr a;
 
+    if (ds_addr_parse(ip, &a) < 0)
+        return 0;
+    snprintf(field, sizeof(field), "%u", rds_shard(&a));
     for (size_t i = 0; i < n; i++) {
         redisReply *parts, *r;
         rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "parts");
@@ -321,13 +363,13 @@ static int source_records(struct rds_conn *c, const struct bref *b, size_t n, co
             else
                 snprintf(part, sizeof(part), "src:%s", parts->element[p - 1]->str);
             rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, part);
-            r = cmd(c, err, errlen, "HGET %s %s", key, ip);
+            r = cmd(c, err, errlen, "HGET %s %s", key, field);
             if (!r) {
                 freeReplyObject(parts);
                 return -EIO;
             }
             if (r->type == REDIS_REPLY_STRING) {
-                json_t *rec = json_loads(r->str, 0, NULL);
+                json_t *rec = shard_find(r->str, r->len, ip);
                 if (rec) {
                     char ts[40];
                     json_object_set_new(rec, "sensor", json_string(b[i].sensor));

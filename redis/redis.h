@@ -129,10 +129,11 @@ struct rds_victim {
     uint8_t protos;
 };
 
-/* Iterator over records the writer pulls one at a time, so a bucket with a million sources is
- * never copied whole. Returns 1 with *out filled, 0 at the end. */
-typedef int (*rds_source_next_fn)(void *ctx, struct rds_source *out);
-typedef int (*rds_victim_next_fn)(void *ctx, struct rds_victim *out);
+/* Iterators over the records of one shard (see rds_shard()) that the writer pulls one at a time,
+ * so a bucket with a million sources is never copied whole. Return 1 with *out filled, 0 when
+ * the shard has no more. */
+typedef int (*rds_source_next_fn)(void *ctx, unsigned shard, struct rds_source *out);
+typedef int (*rds_victim_next_fn)(void *ctx, unsigned shard, struct rds_victim *out);
 
 /* Elements (64-bit hashes of source addresses) to add to one HyperLogLog of the bucket: name
  * "all", "tcp/23", "udp/53" or "cc/JP". */
@@ -167,6 +168,16 @@ struct rds_write_opts {
     int64_t retention;        /* seconds, counted from the write */
     int64_t rollup_retention; /* seconds */
 };
+
+/* Source and victim records as stored (docs/redis-schema.md), appended to b. prefixes names the
+ * darknet prefixes by index (bit i of the source's prefix mask). Pure. */
+void rds_record_source(struct ds_buf *b, const struct rds_source *s, const char *const *prefixes,
+                       unsigned n_prefixes);
+void rds_record_victim(struct ds_buf *b, const struct rds_victim *v);
+
+/* Shard (hash field) of an address in a bucket's `src` and `vic` hashes. */
+#define RDS_SHARDS 1024
+unsigned rds_shard(const struct ds_addr *a);
 
 /* Writes a bucket (or a late part of one) with pipelined commands inside MULTI/EXEC, guarded by
  * the flush id so a retry after a timeout is applied once. Also adds hourly roll-ups and the

@@ -9,6 +9,8 @@
 
 #define BATCH 1000     /* fields or elements per command */
 #define TOP_SOURCES 1000 /* per part in the top ZSET */
+#define OBUF_PUSH (16u << 20) /* bytes of pipelined commands before they are pushed out */
+#define RDS_SHARD_MAX_BYTES (512u << 20)
 
 const char *rds_key_bucket(char *buf, size_t len, const char *sensor, int64_t start,
                            const char *part)
@@ -205,94 +207,6 @@ static void countries_incr(struct tx *t, const char *key, const struct rds_bucke
         tx_expire_later(t, key);
 }
 
-static json_t *sample_json(const struct rds_sample *s)
-{
-    char ts[40], dst[DS_ADDR_STRLEN];
-    json_t *o = json_object();
-
-    json_object_set_new(o, "t", json_string(ds_time_format_us(s->ts, ts, sizeof(ts))));
-    json_object_set_new(o, "dst", json_string(ds_addr_format(&s->dst, dst, sizeof(dst))));
-    json_object_set_new(o, "proto", json_string(ds_proto_names[s->proto]));
-    json_object_set_new(o, "class", json_string(ds_class_names[s->cls]));
-    json_object_set_new(o, "len", json_integer(s->ip_len));
-    json_object_set_new(o, "ttl", json_integer(s->ttl));
-    if (s->proto == DS_PROTO_TCP || s->proto == DS_PROTO_UDP) {
-        json_object_set_new(o, "sport", json_integer(s->sport));
-        json_object_set_new(o, "dport", json_integer(s->dport));
-    }
-    if (s->proto == DS_PROTO_TCP) {
-        json_object_set_new(o, "flags", json_integer(s->tcp_flags));
-        json_object_set_new(o, "win", json_integer(s->win));
-    }
-    if (s->proto == DS_PROTO_ICMP) {
-        json_object_set_new(o, "icmp_type", json_integer(s->icmp_type));
-        json_object_set_new(o, "icmp_code", json_integer(s->icmp_code));
-    }
-    if (s->dst.family == 4)
-        json_object_set_new(o, "ipid", json_integer(s->ipid));
-    return o;
-}
-
-/* The per-source record stored in the bucket's src hash (docs/redis-schema.md). */
-static char *source_json(const struct rds_source *s, const struct ds_prefixset *darknet)
-{
-    json_t *o = json_object(), *cls = json_object(), *tools = json_object(), *ports = json_array();
-    json_t *prefixes = json_array(), *protos = json_array(), *samples = json_array();
-    char ts[40], buf[DS_CIDR_STRLEN];
-    int tool = ds_tool_attribute(s->pure_syns, s->tool_matches);
-    char *text;
-
-    json_object_set_new(o, "packets", json_integer((json_int_t)s->packets));
-    json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes));
-    json_object_set_new(o, "first", json_string(ds_time_format_us(s->first, ts, sizeof(ts))));
-    json_object_set_new(o, "last", json_string(ds_time_format_us(s->last, ts, sizeof(ts))));
-    for (int i = 0; i < DS_CLASS_N; i++) {
-        if (s->by_class[i])
-            json_object_set_new(cls, ds_class_names[i], json_integer((json_int_t)s->by_class[i]));
-    }
-    json_object_set_new(o, "by_class", cls);
-    json_object_set_new(o, "syn", json_integer((json_int_t)s->pure_syns));
-    for (int i = 0; i < DS_TOOL_N; i++) {
-        if (s->tool_matches[i])
-            json_object_set_new(tools, ds_tool_names[i],
-                                json_integer((json_int_t)s->tool_matches[i]));
-    }
-    json_object_set_new(o, "tool_matches", tools);
-    json_object_set_new(o, "tool", tool >= 0 ? json_string(ds_tool_names[tool]) : json_null());
-    json_object_set_new(o, "dsts", json_integer((json_int_t)s->dsts));
-    json_object_set_new(o, "dsts_estimated", json_boolean(s->dsts_estimated));
-    for (unsigned i = 0; i < s->n_ports; i++) {
-        json_array_append_new(ports, json_pack("[sII]", ds_proto_names[s->ports[i].proto],
-                                               (json_int_t)s->ports[i].port,
-                                               (json_int_t)s->ports[i].packets));
-    }
-    json_object_set_new(o, "ports", ports);
-    json_object_set_new(o, "ports_distinct", json_integer((json_int_t)s->ports_distinct));
-    for (unsigned i = 0; darknet && i < darknet->n && i < RDS_SOURCE_PREFIXES; i++) {
-        if (s->prefixes & (1ULL << i))
-            json_array_append_new(prefixes,
-                                  json_string(ds_cidr_format(&darknet->p[i], buf, sizeof(buf))));
-    }
-    json_object_set_new(o, "prefixes", prefixes);
-    for (int i = 0; i < DS_PROTO_N; i++) {
-        if (s->protos & (1u << i))
-            json_array_append_new(protos, json_string(ds_proto_names[i]));
-    }
-    json_object_set_new(o, "protos", protos);
-    json_object_set_new(o, "cc", s->has_geo && s->geo.cc[0] ? json_string(s->geo.cc) : json_null());
-    json_object_set_new(o, "asn", s->has_geo && s->geo.asn ? json_integer(s->geo.asn) : json_null());
-    if (s->has_geo && s->geo.has_location) {
-        json_object_set_new(o, "lat", json_real(s->geo.lat));
-        json_object_set_new(o, "lon", json_real(s->geo.lon));
-    }
-    for (unsigned i = 0; i < s->n_samples; i++)
-        json_array_append_new(samples, sample_json(&s->samples[i]));
-    json_object_set_new(o, "samples", samples);
-    text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return text;
-}
-
 /* A bounded min-heap of the busiest sources of the part, for the top ZSET. */
 struct top {
     struct {
@@ -338,40 +252,76 @@ static void top_push(struct top *t, uint64_t packets, const char *ip)
     snprintf(t->e[i].ip, sizeof(t->e[i].ip), "%s", ip);
 }
 
+/* hiredis keeps pipelined commands in memory until written: push them out as they pile up so a
+ * bucket of millions of sources is never held twice. */
+static void tx_push_out(struct tx *t)
+{
+    int done = 0;
+
+    if (t->err || sdslen(t->ctx->obuf) < OBUF_PUSH)
+        return;
+    while (!done) {
+        if (redisBufferWrite(t->ctx, &done) != REDIS_OK) {
+            t->err = -EIO;
+            return;
+        }
+    }
+}
+
+/* Records go to hash fields by shard ("0" … "1023"), each value holding the shard's records as
+ * lines "address TAB json": thousands of Redis fields instead of millions. */
 static void write_sources(struct tx *t, const struct rds_bucket *b, const char *key,
                           const char *topkey)
 {
     struct rds_source s;
     struct top top = {calloc(TOP_SOURCES, sizeof(*top.e)), 0};
-    char ip[DS_ADDR_STRLEN];
-    size_t in_batch = 0;
+    const char *prefixes[RDS_SOURCE_PREFIXES];
+    char prefix_text[RDS_SOURCE_PREFIXES][DS_CIDR_STRLEN], ip[DS_ADDR_STRLEN], field[16];
+    unsigned n_prefixes = 0, fields = 0;
+    struct ds_buf buf;
 
     if (!top.e)
         t->err = -ENOMEM;
-    while (!t->err && b->source_next(b->source_ctx, &s) == 1) {
-        char *rec = source_json(&s, b->darknet);
-        if (!rec) {
-            t->err = -ENOMEM;
+    for (unsigned i = 0; b->darknet && i < b->darknet->n && i < RDS_SOURCE_PREFIXES; i++) {
+        prefixes[i] = ds_cidr_format(&b->darknet->p[i], prefix_text[i], sizeof(prefix_text[i]));
+        n_prefixes++;
+    }
+    ds_buf_init(&buf, RDS_SHARD_MAX_BYTES);
+    for (unsigned shard = 0; shard < RDS_SHARDS && !t->err; shard++) {
+        ds_buf_reset(&buf);
+        while (b->source_next(b->source_ctx, shard, &s) == 1) {
+            ds_buf_adds(&buf, ds_addr_format(&s.addr, ip, sizeof(ip)));
+            ds_buf_addc(&buf, '\t');
+            rds_record_source(&buf, &s, prefixes, n_prefixes);
+            ds_buf_addc(&buf, '\n');
+            top_push(&top, s.packets, ip);
+        }
+        if (ds_buf_failed(&buf)) {
+            ds_log(DS_LOG_ERROR, "redis", "shard %u of bucket %lld exceeds %d bytes", shard,
+                   (long long)b->start, RDS_SHARD_MAX_BYTES);
+            t->err = -ENOSPC;
             break;
         }
-        if (in_batch == 0) {
+        if (!buf.len)
+            continue;
+        if (fields == 0) {
             tx_arg(t, "HSET");
             tx_arg(t, key);
         }
-        ds_addr_format(&s.addr, ip, sizeof(ip));
-        tx_arg(t, ip);
-        tx_arg(t, rec);
-        free(rec);
-        top_push(&top, s.packets, ip);
-        if (++in_batch == BATCH) {
+        snprintf(field, sizeof(field), "%u", shard);
+        tx_arg(t, field);
+        tx_argn(t, buf.p, buf.len);
+        if (++fields == 16) {
             tx_send(t);
-            in_batch = 0;
+            tx_push_out(t);
+            fields = 0;
         }
     }
-    if (in_batch)
+    if (fields)
         tx_send(t);
+    ds_buf_fini(&buf);
     tx_expire_later(t, key);
-    /* ZADD INCR takes one member; use ZINCRBY per member in late parts, ZADD batches else */
+    /* ZADD INCR takes one member: late parts add with ZINCRBY one by one, whole buckets ZADD */
     for (size_t i = 0; i < top.n;) {
         if (b->late) {
             tx_arg(t, "ZINCRBY");
@@ -396,52 +346,49 @@ static void write_sources(struct tx *t, const struct rds_bucket *b, const char *
     free(top.e);
 }
 
-static char *victim_json(const struct rds_victim *v)
-{
-    char a[40], z[40];
-    json_t *protos = json_array();
-    for (int i = 0; i < DS_PROTO_N; i++) {
-        if (v->protos & (1u << i))
-            json_array_append_new(protos, json_string(ds_proto_names[i]));
-    }
-    json_t *o = json_pack("{sIsIssssso}", "packets", (json_int_t)v->packets, "bytes",
-                          (json_int_t)v->bytes, "first", ds_time_format_us(v->first, a, sizeof(a)),
-                          "last", ds_time_format_us(v->last, z, sizeof(z)), "protos", protos);
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return text;
-}
-
 static void write_victims(struct tx *t, const struct rds_bucket *b, const char *key)
 {
     struct rds_victim v;
-    char ip[DS_ADDR_STRLEN];
-    size_t in_batch = 0, total = 0;
+    char ip[DS_ADDR_STRLEN], field[16];
+    unsigned fields = 0;
+    bool any = false;
+    struct ds_buf buf;
 
     if (!b->victim_next)
         return;
-    while (!t->err && b->victim_next(b->victim_ctx, &v) == 1) {
-        char *rec = victim_json(&v);
-        if (!rec) {
-            t->err = -ENOMEM;
+    ds_buf_init(&buf, RDS_SHARD_MAX_BYTES);
+    for (unsigned shard = 0; shard < RDS_SHARDS && !t->err; shard++) {
+        ds_buf_reset(&buf);
+        while (b->victim_next(b->victim_ctx, shard, &v) == 1) {
+            ds_buf_adds(&buf, ds_addr_format(&v.addr, ip, sizeof(ip)));
+            ds_buf_addc(&buf, '\t');
+            rds_record_victim(&buf, &v);
+            ds_buf_addc(&buf, '\n');
+        }
+        if (ds_buf_failed(&buf)) {
+            t->err = -ENOSPC;
             break;
         }
-        if (in_batch == 0) {
+        if (!buf.len)
+            continue;
+        if (fields == 0) {
             tx_arg(t, "HSET");
             tx_arg(t, key);
         }
-        tx_arg(t, ds_addr_format(&v.addr, ip, sizeof(ip)));
-        tx_arg(t, rec);
-        free(rec);
-        total++;
-        if (++in_batch == BATCH) {
+        snprintf(field, sizeof(field), "%u", shard);
+        tx_arg(t, field);
+        tx_argn(t, buf.p, buf.len);
+        any = true;
+        if (++fields == 16) {
             tx_send(t);
-            in_batch = 0;
+            tx_push_out(t);
+            fields = 0;
         }
     }
-    if (in_batch)
+    if (fields)
         tx_send(t);
-    if (total)
+    ds_buf_fini(&buf);
+    if (any)
         tx_expire_later(t, key);
 }
 
@@ -462,6 +409,7 @@ static void write_hlls(struct tx *t, const struct rds_bucket *b)
             for (size_t k = i; k < end; k++)
                 tx_argn(t, (const char *)&x->elems[k], sizeof(uint64_t));
             tx_send(t);
+            tx_push_out(t);
         }
         /* HLL keys are many: expire them here rather than in the bounded list */
         tx_arg(t, "EXPIRE");

@@ -118,6 +118,9 @@ static void check_uncovered(const struct ds_geoip *g)
         memset(&geo, 0xa5, sizeof(geo));
         memset(&zero, 0, sizeof(zero));
         assert_int_equal(ds_geoip_lookup(g, &a, &geo), -ENOENT);
+        /* the empty answer still says how far it holds */
+        assert_in_range(geo.prefix_len, 1, a.family == 4 ? 32 : 128);
+        zero.prefix_len = geo.prefix_len;
         assert_memory_equal(&geo, &zero, sizeof(geo));
     }
 }
@@ -135,6 +138,26 @@ static void test_maxmind_schema(void **state)
 static void test_flat_string_coordinates(void **state)
 {
     check_city_cases(flat_str_path, COORD_DOUBLE);
+}
+
+/* An answer holds for its whole network: 1.0.0.0/8 in the spec (IPv4 inside an IPv6 tree, and
+ * in an IPv4-only tree), 8.8.8.0/24, and 2400::/12. */
+static void test_prefix_len(void **state)
+{
+    struct ds_geoip *g6 = open_city(flat_path), *g4 = open_city(flat_v4_path);
+    struct ds_addr a1 = addr("1.2.3.4"), a8 = addr("8.8.8.8"), a6 = addr("2400:1::1");
+    struct ds_geo geo;
+
+    assert_int_equal(ds_geoip_lookup(g6, &a1, &geo), 0);
+    assert_int_equal(geo.prefix_len, 8);
+    assert_int_equal(ds_geoip_lookup(g4, &a1, &geo), 0);
+    assert_int_equal(geo.prefix_len, 8);
+    assert_int_equal(ds_geoip_lookup(g6, &a8, &geo), 0);
+    assert_int_equal(geo.prefix_len, 24);
+    assert_int_equal(ds_geoip_lookup(g6, &a6, &geo), 0);
+    assert_int_equal(geo.prefix_len, 12);
+    ds_geoip_free(g6);
+    ds_geoip_free(g4);
 }
 
 static void test_uncovered_flat(void **state)
@@ -424,6 +447,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flat_schema),
         cmocka_unit_test(test_maxmind_schema),
         cmocka_unit_test(test_flat_string_coordinates),
+        cmocka_unit_test(test_prefix_len),
         cmocka_unit_test(test_uncovered_flat),
         cmocka_unit_test(test_uncovered_maxmind_and_asn),
         cmocka_unit_test(test_country_only),
