@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TABLE_MIN 1024
+#define TABLE_MIN 1024 /* pair set */
 
 static uint64_t hash_u64(uint64_t x)
 {
@@ -27,8 +27,8 @@ struct cap_bucket *cap_bucket_new(int64_t start, int64_t seconds, size_t max_sou
     b->start = start;
     b->seconds = seconds;
     b->per_second = calloc((size_t)seconds, sizeof(uint64_t));
-    b->src_max = max_sources;
-    b->vic_max = max_sources;
+    cap_table_init(&b->src, offsetof(struct cap_src, addr), max_sources);
+    cap_table_init(&b->vic, offsetof(struct cap_victim, v.addr), max_sources);
     b->pair_max = max_sources * 4;
     if (!b->per_second) {
         free(b);
@@ -37,97 +37,38 @@ struct cap_bucket *cap_bucket_new(int64_t start, int64_t seconds, size_t max_sou
     return b;
 }
 
-static void src_free(struct cap_src *s)
-{
-    if (s->ext)
-        free(s->ext->hll);
-    free(s->ext);
-    free(s);
-}
-
 void cap_bucket_free(struct cap_bucket *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->src_cap; i++) {
-        if (b->src[i])
-            src_free(b->src[i]);
-    }
-    for (size_t i = 0; i < b->vic_cap; i++)
-        free(b->vic[i]);
-    free(b->src);
-    free(b->vic);
-    free(b->pairs);
+    cap_table_fini(&b->src, NULL);
+    cap_table_fini(&b->vic, NULL);
+    cap_arena_fini(&b->arena);
+    cap_mem_free(b->pairs, b->pair_cap * sizeof(*b->pairs));
     free(b->per_second);
     free(b);
 }
 
-/* Generic pointer-table grow: doubles capacity, rehashing by address. */
-static int ptr_table_grow(void ***table, size_t *cap, size_t addr_offset)
+/* The source's entry, created when new; NULL when the table is full (counted by the caller). */
+static struct cap_src *src_get(struct cap_bucket *b, const struct ds_addr *a, uint64_t h,
+                               bool *created)
 {
-    size_t ncap = *cap ? *cap * 2 : TABLE_MIN;
-    void **nt = calloc(ncap, sizeof(void *));
-
-    if (!nt)
-        return -1;
-    for (size_t i = 0; i < *cap; i++) {
-        void *e = (*table)[i];
-        if (!e)
-            continue;
-        const struct ds_addr *a = (const struct ds_addr *)((char *)e + addr_offset);
-        size_t j = ds_addr_hash(a) & (ncap - 1);
-        while (nt[j])
-            j = (j + 1) & (ncap - 1);
-        nt[j] = e;
-    }
-    free(*table);
-    *table = nt;
-    *cap = ncap;
-    return 0;
-}
-
-/* Finds the slot of addr; returns its index (the entry may be NULL: a free slot). */
-static size_t ptr_table_slot(void **table, size_t cap, size_t addr_offset, const struct ds_addr *a)
-{
-    size_t j = ds_addr_hash(a) & (cap - 1);
-
-    while (table[j]) {
-        const struct ds_addr *k = (const struct ds_addr *)((char *)table[j] + addr_offset);
-        if (ds_addr_equal(k, a))
-            return j;
-        j = (j + 1) & (cap - 1);
-    }
-    return j;
-}
-
-static struct cap_src *src_get(struct cap_bucket *b, const struct ds_addr *a, bool *created)
-{
-    size_t j;
+    void **slot = cap_table_slot(&b->src, a, h);
+    struct cap_src *s;
 
     *created = false;
-    if (b->src_cap == 0 || (b->src_n + 1) * 2 > b->src_cap) {
-        if (b->src_n >= b->src_max && b->src_cap)
-            goto lookup_only;
-        if (ptr_table_grow((void ***)&b->src, &b->src_cap, offsetof(struct cap_src, addr)) < 0)
-            goto lookup_only;
-    }
-    j = ptr_table_slot((void **)b->src, b->src_cap, offsetof(struct cap_src, addr), a);
-    if (b->src[j])
-        return b->src[j];
-    if (b->src_n >= b->src_max)
+    if (!slot)
         return NULL;
-    b->src[j] = calloc(1, sizeof(struct cap_src));
-    if (!b->src[j])
+    if (*slot)
+        return *slot;
+    s = cap_arena_alloc(&b->arena, sizeof(*s));
+    if (!s)
         return NULL;
-    b->src[j]->addr = *a;
-    b->src_n++;
+    s->addr = *a;
+    *slot = s;
+    cap_table_added(&b->src);
     *created = true;
-    return b->src[j];
-lookup_only:
-    if (!b->src_cap)
-        return NULL;
-    j = ptr_table_slot((void **)b->src, b->src_cap, offsetof(struct cap_src, addr), a);
-    return b->src[j];
+    return s;
 }
 
 /* Inserts (source, port) in the pair set; returns true when new. */
@@ -142,7 +83,7 @@ static bool pair_insert(struct cap_bucket *b, uint64_t src_hash, uint32_t pp, bo
     if (b->pair_cap == 0 || (b->pair_n + 1) * 2 > b->pair_cap) {
         size_t ncap = b->pair_cap ? b->pair_cap * 2 : TABLE_MIN;
         struct cap_pair *np;
-        if (b->pair_n >= b->pair_max || !(np = calloc(ncap, sizeof(*np)))) {
+        if (b->pair_n >= b->pair_max || !(np = cap_mem_alloc(ncap * sizeof(*np)))) {
             if (!b->pair_cap) {
                 *dropped = true;
                 return false;
@@ -157,7 +98,7 @@ static bool pair_insert(struct cap_bucket *b, uint64_t src_hash, uint32_t pp, bo
                 k = (k + 1) & (ncap - 1);
             np[k] = b->pairs[i];
         }
-        free(b->pairs);
+        cap_mem_free(b->pairs, b->pair_cap * sizeof(*b->pairs));
         b->pairs = np;
         b->pair_cap = ncap;
     }
@@ -189,13 +130,8 @@ static void hll_add(uint8_t *regs, uint32_t h32)
 {
     uint64_t h = hash_u64(h32);
     unsigned idx = (unsigned)(h & (CAP_HLL_REGS - 1));
-    uint64_t rest = h >> 8;
-    uint8_t rank = 1;
+    uint8_t rank = (uint8_t)(__builtin_ctzll((h >> 8) | (1ULL << 55)) + 1);
 
-    while (!(rest & 1) && rank < 56) {
-        rank++;
-        rest >>= 1;
-    }
     if (rank > regs[idx])
         regs[idx] = rank;
 }
@@ -215,10 +151,24 @@ static uint64_t hll_estimate(const uint8_t *regs)
     return (uint64_t)(e + 0.5);
 }
 
-static struct cap_src_ext *src_ext(struct cap_src *s)
+/* Inserts h into the exact destination set; true when it was new. */
+static bool dst_set_add(uint32_t *set, uint32_t h)
+{
+    unsigned j = (h * 2654435761u) >> 27; /* 5 bits: CAP_DST_SLOTS */
+
+    while (set[j]) {
+        if (set[j] == h)
+            return false;
+        j = (j + 1) & (CAP_DST_SLOTS - 1);
+    }
+    set[j] = h;
+    return true;
+}
+
+static struct cap_src_ext *src_ext(struct cap_arena *a, struct cap_src *s)
 {
     if (!s->ext) {
-        s->ext = calloc(1, sizeof(*s->ext));
+        s->ext = cap_arena_alloc(a, sizeof(*s->ext));
         if (s->ext && s->has_port0) {
             s->ext->ports[0].proto = s->port0_proto;
             s->ext->ports[0].port = s->port0;
@@ -226,13 +176,13 @@ static struct cap_src_ext *src_ext(struct cap_src *s)
             s->ext->n_ports = 1;
             s->ext->ports_distinct = 1;
         }
-        if (s->ext)
-            s->ext->dst[0] = s->dst0;
+        if (s->ext && s->n_dst)
+            dst_set_add(s->ext->dst, s->dst0);
     }
     return s->ext;
 }
 
-static void src_add_dst(struct cap_src *s, uint32_t h)
+static void src_add_dst(struct cap_arena *a, struct cap_src *s, uint32_t h)
 {
     struct cap_src_ext *e;
 
@@ -243,34 +193,31 @@ static void src_add_dst(struct cap_src *s, uint32_t h)
     }
     if (s->n_dst == 1 && s->dst0 == h)
         return;
-    if (!(e = src_ext(s)))
+    if (!(e = src_ext(a, s)))
         return;
     if (e->hll) {
         hll_add(e->hll, h);
         return;
     }
-    for (uint32_t i = 0; i < s->n_dst; i++) {
-        if (e->dst[i] == h)
-            return;
-    }
-    if (s->n_dst < CAP_DST_EXACT) {
-        e->dst[s->n_dst++] = h;
+    if (!dst_set_add(e->dst, h))
         return;
-    }
-    e->hll = calloc(CAP_HLL_REGS, 1);
+    if (++s->n_dst <= CAP_DST_EXACT)
+        return;
+    /* past the exact bound: from now on an estimate */
+    e->hll = cap_arena_alloc(a, CAP_HLL_REGS);
     if (!e->hll)
         return;
-    for (uint32_t i = 0; i < s->n_dst; i++)
-        hll_add(e->hll, e->dst[i]);
-    hll_add(e->hll, h);
-    s->n_dst = CAP_DST_EXACT + 1;
+    for (unsigned i = 0; i < CAP_DST_SLOTS; i++) {
+        if (e->dst[i])
+            hll_add(e->hll, e->dst[i]);
+    }
 }
 
 /* Space-saving top ports: a full table replaces its smallest entry. new_pair says whether the
  * (source, port) pair is new in the bucket (exact, from the pair set); -1 when merging parts,
  * where a port missing from the table counts as new (exact while under CAP_PORTS_KEPT). */
-static void src_add_port(struct cap_src *s, uint8_t proto, uint16_t port, uint64_t count,
-                         int new_pair)
+static void src_add_port(struct cap_arena *a, struct cap_src *s, uint8_t proto, uint16_t port,
+                         uint64_t count, int new_pair)
 {
     struct cap_src_ext *e;
     unsigned min = 0;
@@ -286,7 +233,7 @@ static void src_add_port(struct cap_src *s, uint8_t proto, uint16_t port, uint64
         s->port0_count += count;
         return;
     }
-    if (!(e = src_ext(s)))
+    if (!(e = src_ext(a, s)))
         return;
     for (unsigned i = 0; i < e->n_ports; i++) {
         if (e->ports[i].proto == proto && e->ports[i].port == port) {
@@ -327,30 +274,33 @@ static void sample_fill(struct rds_sample *x, const struct cap_pkt *p)
     x->ip_len = p->ip_len;
 }
 
-static void victim_add(struct cap_bucket *b, const struct cap_pkt *p)
+static struct cap_victim *victim_get(struct cap_bucket *b, const struct ds_addr *a,
+                                     ds_time_ns first)
 {
-    size_t j;
+    void **slot = cap_table_slot(&b->vic, a, ds_addr_hash(a));
     struct cap_victim *v;
 
-    if (b->vic_cap == 0 || (b->vic_n + 1) * 2 > b->vic_cap) {
-        if (b->vic_n < b->vic_max &&
-            ptr_table_grow((void ***)&b->vic, &b->vic_cap, offsetof(struct rds_victim, addr)) < 0)
-            return;
-        if (!b->vic_cap)
-            return;
-    }
-    j = ptr_table_slot((void **)b->vic, b->vic_cap, offsetof(struct rds_victim, addr), &p->victim);
-    v = b->vic[j];
-    if (!v) {
-        if (b->vic_n >= b->vic_max || (b->vic_n + 1) * 2 > b->vic_cap)
-            return;
-        v = b->vic[j] = calloc(1, sizeof(*v));
-        if (!v)
-            return;
-        v->v.addr = p->victim;
-        v->v.first = p->ts;
-        b->vic_n++;
-    }
+    if (!slot)
+        return NULL;
+    if (*slot)
+        return *slot;
+    v = cap_arena_alloc(&b->arena, sizeof(*v));
+    if (!v)
+        return NULL;
+    v->v.addr = *a;
+    v->v.first = first;
+    v->v.last = first;
+    *slot = v;
+    cap_table_added(&b->vic);
+    return v;
+}
+
+static void victim_add(struct cap_bucket *b, const struct cap_pkt *p)
+{
+    struct cap_victim *v = victim_get(b, &p->victim, p->ts);
+
+    if (!v)
+        return;
     v->v.packets++;
     v->v.bytes += p->ip_len;
     if (p->ts < v->v.first)
@@ -360,13 +310,65 @@ static void victim_add(struct cap_bucket *b, const struct cap_pkt *p)
     v->v.protos |= (uint8_t)(1u << p->proto);
 }
 
-void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix)
+/* Does the source's own port table already hold this port? Then the (source, port) pair is in
+ * the pair set and the probe can be skipped (heavy scanners hit few ports many times). Returns
+ * 1 known, 0 certainly new (the table has never overflowed), -1 unknown. */
+static int src_port_known(const struct cap_src *s, uint8_t proto, uint16_t port)
+{
+    if (!s->ext)
+        return s->has_port0 && s->port0_proto == proto && s->port0 == port;
+    for (unsigned i = 0; i < s->ext->n_ports; i++) {
+        if (s->ext->ports[i].proto == proto && s->ext->ports[i].port == port)
+            return 1;
+    }
+    return s->ext->ports_distinct > s->ext->n_ports ? -1 : 0;
+}
+
+void cap_bucket_prefetch_slot(const struct cap_bucket *b, uint64_t h)
+{
+    if (b->src.cap)
+        __builtin_prefetch(&b->src.slot[h & (b->src.cap - 1)], 1);
+}
+
+void cap_bucket_prefetch_entry(const struct cap_bucket *b, uint64_t h)
+{
+    const struct cap_slot *slot;
+
+    if (!b->src.cap)
+        return;
+    slot = &b->src.slot[h & (b->src.cap - 1)];
+    if (slot->p && slot->h == h)
+        __builtin_prefetch(slot->p, 1);
+}
+
+void cap_bucket_prefetch_ext(const struct cap_bucket *b, const struct cap_pkt *p, uint64_t h)
+{
+    const struct cap_slot *slot;
+    const struct cap_src *s;
+
+    if (!b->src.cap)
+        return;
+    slot = &b->src.slot[h & (b->src.cap - 1)];
+    if (!slot->p || slot->h != h)
+        return;
+    s = slot->p;
+    if (s->ext) {
+        __builtin_prefetch(s->ext, 1);
+        if (s->ext->hll)
+            __builtin_prefetch(&s->ext->hll[0], 1);
+        else
+            __builtin_prefetch(&s->ext->dst[(dst_hash(&p->dst) * 2654435761u) >> 27], 1);
+    }
+}
+
+void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix, uint64_t h)
 {
     struct rds_totals *t = &b->tot;
     struct cap_src *s;
     bool created, new_pair = false, dropped = false;
-    uint64_t sh = ds_addr_hash(&p->src);
     int64_t sec = p->ts / DS_NS_PER_SEC - b->start;
+    bool port_ok = p->has_ports && (p->proto == DS_PROTO_TCP || p->proto == DS_PROTO_UDP);
+    int pi = p->proto == DS_PROTO_TCP ? 0 : 1;
 
     t->packets++;
     t->bytes += p->ip_len;
@@ -378,19 +380,18 @@ void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix)
         t->truncated[p->trunc]++;
     if (sec >= 0 && sec < b->seconds)
         b->per_second[sec]++;
-
-    bool port_ok = p->has_ports && (p->proto == DS_PROTO_TCP || p->proto == DS_PROTO_UDP);
-    int pi = p->proto == DS_PROTO_TCP ? 0 : 1;
-    if (port_ok) {
-        b->port_packets[pi][p->dport]++;
-        new_pair = pair_insert(b, sh, (uint32_t)pi << 16 | p->dport, &dropped);
-        if (new_pair)
-            b->port_sources[pi][p->dport]++;
-    }
     if (p->has_victim && p->cls == DS_CLASS_BACKSCATTER)
         victim_add(b, p);
 
-    s = src_get(b, &p->src, &created);
+    s = src_get(b, &p->src, h, &created);
+    if (port_ok) {
+        b->port_packets[pi][p->dport]++;
+        if (!s || src_port_known(s, (uint8_t)p->proto, p->dport) != 1) {
+            new_pair = pair_insert(b, h, (uint32_t)pi << 16 | p->dport, &dropped);
+            if (new_pair)
+                b->port_sources[pi][p->dport]++;
+        }
+    }
     if (!s) {
         t->sources_dropped++;
         return;
@@ -414,13 +415,13 @@ void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix)
     if (prefix >= 0 && prefix < RDS_SOURCE_PREFIXES)
         s->prefixes |= 1ULL << prefix;
     s->protos |= (uint8_t)(1u << p->proto);
-    src_add_dst(s, dst_hash(&p->dst));
+    src_add_dst(&b->arena, s, dst_hash(&p->dst));
     if (port_ok)
-        src_add_port(s, (uint8_t)p->proto, p->dport, 1, new_pair || dropped ? 1 : 0);
+        src_add_port(&b->arena, s, (uint8_t)p->proto, p->dport, 1, new_pair || dropped ? 1 : 0);
     if (s->n_samples == 0) {
         sample_fill(&s->sample0, p);
         s->n_samples = 1;
-    } else if (s->n_samples < RDS_SOURCE_SAMPLES && src_ext(s)) {
+    } else if (s->n_samples < RDS_SOURCE_SAMPLES && src_ext(&b->arena, s)) {
         sample_fill(&s->ext->samples[s->n_samples - 1], p);
         s->n_samples++;
     }
@@ -436,7 +437,7 @@ void cap_bucket_count_malformed(struct cap_bucket *b, int reason)
     b->tot.malformed[reason]++;
 }
 
-static void src_merge(struct cap_src *d, struct cap_src *s)
+static void src_merge(struct cap_arena *a, struct cap_src *d, struct cap_src *s)
 {
     d->packets += s->packets;
     d->bytes += s->bytes;
@@ -452,15 +453,19 @@ static void src_merge(struct cap_src *d, struct cap_src *s)
     d->prefixes |= s->prefixes;
     d->protos |= s->protos;
     if (s->n_dst) {
-        src_add_dst(d, s->dst0);
-        for (uint32_t i = 1; s->ext && i < s->n_dst && i < CAP_DST_EXACT; i++)
-            src_add_dst(d, s->ext->dst[i]);
-        if (s->ext && s->ext->hll && src_ext(d)) {
+        src_add_dst(a, d, s->dst0);
+        for (unsigned i = 0; s->ext && i < CAP_DST_SLOTS; i++) {
+            if (s->ext->dst[i])
+                src_add_dst(a, d, s->ext->dst[i]);
+        }
+        if (s->ext && s->ext->hll && src_ext(a, d)) {
             if (!d->ext->hll) {
-                d->ext->hll = calloc(CAP_HLL_REGS, 1);
+                d->ext->hll = cap_arena_alloc(a, CAP_HLL_REGS);
                 if (d->ext->hll) {
-                    for (uint32_t i = 0; i < d->n_dst && i < CAP_DST_EXACT; i++)
-                        hll_add(d->ext->hll, d->ext->dst[i]);
+                    for (unsigned i = 0; i < CAP_DST_SLOTS; i++) {
+                        if (d->ext->dst[i])
+                            hll_add(d->ext->hll, d->ext->dst[i]);
+                    }
                     d->n_dst = CAP_DST_EXACT + 1;
                 }
             }
@@ -472,16 +477,16 @@ static void src_merge(struct cap_src *d, struct cap_src *s)
     }
     if (s->ext) {
         for (unsigned i = 0; i < s->ext->n_ports; i++)
-            src_add_port(d, s->ext->ports[i].proto, s->ext->ports[i].port, s->ext->ports[i].count,
+            src_add_port(a, d, s->ext->ports[i].proto, s->ext->ports[i].port, s->ext->ports[i].count,
                          -1);
     } else if (s->has_port0) {
-        src_add_port(d, s->port0_proto, s->port0, s->port0_count, -1);
+        src_add_port(a, d, s->port0_proto, s->port0, s->port0_count, -1);
     }
     for (unsigned i = 0; i < s->n_samples && d->n_samples < RDS_SOURCE_SAMPLES; i++) {
         const struct rds_sample *x = i == 0 ? &s->sample0 : &s->ext->samples[i - 1];
         if (d->n_samples == 0)
             d->sample0 = *x;
-        else if (src_ext(d))
+        else if (src_ext(a, d))
             d->ext->samples[d->n_samples - 1] = *x;
         else
             break;
@@ -523,54 +528,45 @@ void cap_bucket_merge(struct cap_bucket *d, struct cap_bucket *s)
             d->port_sources[pp >> 16][pp & 0xffff]++;
         }
     }
-    for (size_t i = 0; i < s->src_cap; i++) {
-        struct cap_src *x = s->src[i], *y;
-        bool created;
+    for (size_t i = 0; i < s->src.cap; i++) {
+        struct cap_src *x = s->src.slot[i].p;
+        void **slot;
         if (!x)
             continue;
-        y = src_get(d, &x->addr, &created);
-        if (!y) {
+        slot = cap_table_slot(&d->src, &x->addr, s->src.slot[i].h);
+        if (!slot) {
             a->sources_dropped += x->packets;
-        } else if (created) {
-            /* take the whole record over */
-            size_t j = ptr_table_slot((void **)d->src, d->src_cap, offsetof(struct cap_src, addr),
-                                      &x->addr);
-            free(y);
-            d->src[j] = x;
-            s->src[i] = NULL;
+        } else if (!*slot) {
+            /* new in dst: the whole record moves over */
+            *slot = x;
+            cap_table_added(&d->src);
             a->sources++;
-            continue;
         } else {
-            src_merge(y, x);
+            src_merge(&d->arena, *slot, x);
         }
-        src_free(x);
-        s->src[i] = NULL;
+        s->src.slot[i].p = NULL;
     }
-    s->src_n = 0;
-    for (size_t i = 0; i < s->vic_cap; i++) {
-        struct cap_victim *x = s->vic[i];
+    s->src.n = 0;
+    for (size_t i = 0; i < s->vic.cap; i++) {
+        struct cap_victim *x = s->vic.slot[i].p;
+        struct cap_victim *v;
         if (!x)
             continue;
-        struct cap_pkt fake = {0};
-        /* replay the victim's totals through victim_add's table logic */
-        fake.victim = x->v.addr;
-        fake.ts = x->v.first;
-        fake.proto = 0;
-        victim_add(d, &fake);
-        size_t j = ptr_table_slot((void **)d->vic, d->vic_cap, offsetof(struct rds_victim, addr),
-                                  &x->v.addr);
-        if (d->vic_cap && d->vic[j]) {
-            struct rds_victim *v = &d->vic[j]->v;
-            v->packets += x->v.packets - 1;
-            v->bytes += x->v.bytes;
-            if (x->v.last > v->last)
-                v->last = x->v.last;
-            v->protos |= x->v.protos;
+        v = victim_get(d, &x->v.addr, x->v.first);
+        if (v) {
+            v->v.packets += x->v.packets;
+            v->v.bytes += x->v.bytes;
+            if (x->v.first < v->v.first)
+                v->v.first = x->v.first;
+            if (x->v.last > v->v.last)
+                v->v.last = x->v.last;
+            v->v.protos |= x->v.protos;
         }
-        free(x);
-        s->vic[i] = NULL;
+        s->vic.slot[i].p = NULL;
     }
-    s->vic_n = 0;
+    s->vic.n = 0;
+    /* records that moved over still live in s's memory: d takes it */
+    cap_arena_take(&d->arena, &s->arena);
 }
 
 void cap_src_export(const struct cap_src *s, unsigned ports_max, struct rds_source *o)

@@ -84,21 +84,23 @@ enum cap_outcome cap_darknet_check(const struct ds_prefixset *darknet,
 
 /* ---------------------------------------------------------------- aggregation (agg.c) */
 
-#define CAP_DST_EXACT  64  /* distinct destinations kept exactly per source, then estimated */
+#define CAP_DST_EXACT  16  /* distinct destinations kept exactly per source, then estimated */
+#define CAP_DST_SLOTS  32  /* open-addressing set holding the exact ones */
 #define CAP_HLL_REGS   256 /* registers of the per-source destination estimate */
-#define CAP_PORTS_KEPT RDS_SOURCE_PORTS_MAX
+#define CAP_PORTS_KEPT 8   /* space-saving table of a source's busiest ports */
 
 /* What a source rarely needs: allocated on its second distinct destination or port. */
 struct cap_src_ext {
-    uint32_t dst[CAP_DST_EXACT]; /* hashes of distinct destinations */
-    uint8_t *hll;                /* CAP_HLL_REGS registers once past CAP_DST_EXACT */
-    struct {
-        uint8_t proto;
-        uint16_t port;
-        uint64_t count;
-    } ports[CAP_PORTS_KEPT];
+    /* the port table first: every packet with a port reads it (one or two cache lines) */
     unsigned n_ports;
     uint64_t ports_distinct;
+    struct {
+        uint32_t count;
+        uint16_t port;
+        uint8_t proto;
+    } ports[CAP_PORTS_KEPT];
+    uint8_t *hll;                /* CAP_HLL_REGS registers once past CAP_DST_EXACT */
+    uint32_t dst[CAP_DST_SLOTS]; /* set of hashes of distinct destinations (0 = empty) */
     struct rds_sample samples[RDS_SOURCE_SAMPLES - 1];
 };
 
@@ -131,6 +133,50 @@ struct cap_victim {
     struct rds_victim v;
 };
 
+/* ---------------------------------------------------------------- memory (table.c) */
+
+/* Zeroed memory; blocks of 2 MiB and more are mapped with transparent huge pages (random access
+ * over a million sources is TLB-bound otherwise, the more so in a virtual machine). */
+void *cap_mem_alloc(size_t bytes);
+void cap_mem_free(void *p, size_t bytes);
+
+/* A bump allocator of zeroed memory in growing chunks (huge pages from 2 MiB): every record of a
+ * bucket lives in its arena and dies with it. */
+struct cap_arena {
+    struct cap_chunk *chunks;
+    char *cur;
+    size_t left, next_bytes;
+};
+
+void *cap_arena_alloc(struct cap_arena *a, size_t n);
+/* Moves src's chunks to dst (merging buckets moves records between them). */
+void cap_arena_take(struct cap_arena *dst, struct cap_arena *src);
+void cap_arena_fini(struct cap_arena *a);
+
+/* ---------------------------------------------------------------- address tables (table.c) */
+
+struct cap_slot {
+    uint64_t h; /* ds_addr_hash of the entry's address */
+    void *p;    /* the entry; NULL = free */
+};
+
+/* Open addressing, linear probing, load at most 1/2 (3/4 when memory runs out), at most `max`
+ * entries. Iterate with: for (i < cap) if (slot[i].p) ... */
+struct cap_table {
+    struct cap_slot *slot;
+    size_t cap, n, max;
+    size_t addr_offset; /* of the struct ds_addr inside an entry */
+};
+
+void cap_table_init(struct cap_table *t, size_t addr_offset, size_t max);
+/* Frees the slots, and every entry with free_entry when not NULL. */
+void cap_table_fini(struct cap_table *t, void (*free_entry)(void *));
+void *cap_table_find(const struct cap_table *t, const struct ds_addr *a, uint64_t h);
+/* The slot of a (its entry pointer, NULL when a is new), or NULL when a is new and the table is
+ * full. After storing a new entry in the slot, call cap_table_added(). */
+void **cap_table_slot(struct cap_table *t, const struct ds_addr *a, uint64_t h);
+void cap_table_added(struct cap_table *t);
+
 /* A pair (source, proto/port) seen, for exact distinct sources per port. */
 struct cap_pair {
     uint64_t src_hash; /* 0 = empty slot */
@@ -147,18 +193,22 @@ struct cap_bucket {
     uint32_t port_sources[2][65536];
     uint64_t *per_second; /* seconds entries */
 
-    struct cap_src **src; /* open-addressing table of pointers */
-    size_t src_cap, src_n, src_max;
-    struct cap_victim **vic;
-    size_t vic_cap, vic_n, vic_max;
+    struct cap_arena arena; /* sources, their extensions, victims */
+    struct cap_table src; /* struct cap_src by address */
+    struct cap_table vic; /* struct cap_victim by address */
     struct cap_pair *pairs;
     size_t pair_cap, pair_n, pair_max;
 };
 
 struct cap_bucket *cap_bucket_new(int64_t start, int64_t seconds, size_t max_sources);
 void cap_bucket_free(struct cap_bucket *b);
-/* Adds a counted packet; prefix is the darknet prefix index it hit. */
-void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix);
+/* Adds a counted packet; prefix is the darknet prefix index it hit, h = ds_addr_hash(&p->src). */
+void cap_bucket_add(struct cap_bucket *b, const struct cap_pkt *p, int prefix, uint64_t h);
+/* Prefetch hints for a batch of packets: the source's table slot, then (once the slot is in
+ * cache) its entry. They change nothing. */
+void cap_bucket_prefetch_slot(const struct cap_bucket *b, uint64_t h);
+void cap_bucket_prefetch_entry(const struct cap_bucket *b, uint64_t h);
+void cap_bucket_prefetch_ext(const struct cap_bucket *b, const struct cap_pkt *p, uint64_t h);
 void cap_bucket_count_ignored(struct cap_bucket *b, int reason);
 void cap_bucket_count_malformed(struct cap_bucket *b, int reason);
 /* Merges src into dst (same start); src is left empty but valid. */
@@ -210,6 +260,18 @@ void cap_source_live_stats(struct cap_source *s);
 /* ---------------------------------------------------------------- workers and coordinator */
 
 #define CAP_LIVE_RING 1024
+/* Software pipeline of counted packets: a packet's table slot is prefetched when it is decoded,
+ * its entry CAP_STAGE packets later, its entry's extension another CAP_STAGE later, and it is
+ * aggregated after that: the memory latency of a lookup overlaps with decoding. */
+#define CAP_STAGE 16
+#define CAP_BATCH (4 * CAP_STAGE) /* ring size, a power of 2 above 3 stages */
+
+struct cap_pending {
+    struct cap_pkt p;
+    struct cap_bucket *b;
+    int prefix;
+    uint64_t h;
+};
 
 struct cap_live_event {
     ds_time_ns ts;
@@ -230,8 +292,13 @@ struct cap_worker {
     /* owned by the worker thread; handed_upto is its own copy */
     struct cap_bucket *open[8];
     unsigned n_open;
+    struct cap_pending batch[CAP_BATCH]; /* ring of counted packets not yet aggregated */
+    unsigned batch_head, n_batch;
     double tokens;
     ds_time_ns tokens_at;
+    unsigned token_check;
+    uint64_t seen_local; /* counted packets not yet added to live_seen */
+    unsigned cap_workers; /* how many workers share live.max_events_per_second */
 
     int64_t handed_upto;
     int64_t next_due; /* watermark at which the oldest open bucket is due */

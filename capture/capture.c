@@ -105,6 +105,7 @@ static int worker_init(struct cap_capture *c, struct cap_worker *w, const char *
     w->src.name = strdup(name);
     w->handed_upto = INT64_MIN;
     w->done_upto = INT64_MIN;
+    w->cap_workers = c->cfg->n_interfaces + c->cfg->n_files;
     pthread_mutex_init(&w->live_lock, NULL);
     if (!w->src.name)
         return -ENOMEM;

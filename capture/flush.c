@@ -231,26 +231,24 @@ static int victim_next(void *ctx, unsigned shard, struct rds_victim *out)
 }
 
 /* Counting sort of a table's entries by shard. */
-static void **order_by_shard(void **table, size_t cap, size_t n, size_t addr_offset,
-                             size_t at[RDS_SHARDS + 1])
+static void **order_by_shard(const struct cap_table *t, size_t at[RDS_SHARDS + 1])
 {
-    void **order = malloc((n ? n : 1) * sizeof(void *));
+    void **order = malloc((t->n ? t->n : 1) * sizeof(void *));
     size_t fill[RDS_SHARDS];
 
     if (!order)
         return NULL;
     memset(at, 0, (RDS_SHARDS + 1) * sizeof(size_t));
-    for (size_t i = 0; i < cap; i++) {
-        if (table[i])
-            at[rds_shard((const struct ds_addr *)((char *)table[i] + addr_offset)) + 1]++;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slot[i].p)
+            at[rds_shard_of_hash(t->slot[i].h) + 1]++;
     }
     for (unsigned k = 0; k < RDS_SHARDS; k++)
         at[k + 1] += at[k];
     memcpy(fill, at, sizeof(fill));
-    for (size_t i = 0; i < cap; i++) {
-        if (table[i])
-            order[fill[rds_shard((const struct ds_addr *)((char *)table[i] + addr_offset))]++] =
-                table[i];
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slot[i].p)
+            order[fill[rds_shard_of_hash(t->slot[i].h)]++] = t->slot[i].p;
     }
     return order;
 }
@@ -337,7 +335,7 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
             e->n_ports += b->port_packets[p][port] != 0;
     }
     e->ports = calloc(e->n_ports ? e->n_ports : 1, sizeof(*e->ports));
-    e->all = calloc(b->src_n ? b->src_n : 1, sizeof(uint64_t));
+    e->all = calloc(b->src.n ? b->src.n : 1, sizeof(uint64_t));
     if (!e->ports || !e->all)
         return -ENOMEM;
     e->n_ports = 0;
@@ -354,8 +352,8 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
     }
     qsort(e->ports, e->n_ports, sizeof(*e->ports), cmp_port);
     /* GeoIP once per source, countries and their HyperLogLog elements */
-    for (size_t i = 0; i < b->src_cap; i++) {
-        struct cap_src *s = b->src[i];
+    for (size_t i = 0; i < b->src.cap; i++) {
+        struct cap_src *s = b->src.slot[i].p;
         struct cc_acc *c;
         uint64_t h;
         if (!s)
@@ -369,10 +367,8 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
         c->packets += s->packets;
         c->sources++;
     }
-    e->src_order = (struct cap_src **)order_by_shard((void **)b->src, b->src_cap, b->src_n,
-                                                     offsetof(struct cap_src, addr), e->src_at);
-    e->vic_order = (struct cap_victim **)order_by_shard(
-        (void **)b->vic, b->vic_cap, b->vic_n, offsetof(struct cap_victim, v.addr), e->vic_at);
+    e->src_order = (struct cap_src **)order_by_shard(&b->src, e->src_at);
+    e->vic_order = (struct cap_victim **)order_by_shard(&b->vic, e->vic_at);
     e->src_shard = e->vic_shard = RDS_SHARDS;
     if (!e->src_order || !e->vic_order)
         return -ENOMEM;
@@ -436,6 +432,7 @@ static int write_job(struct cap_flusher *f, struct cap_job *j)
     struct export e;
     struct rds_bucket rb = {0};
     struct rds_write_opts o = {f->cfg->retention, f->cfg->rollup_retention};
+    ds_time_ns t0 = ds_time_monotonic();
     int rc = export_init(&e, j->b, f);
 
     if (rc < 0) {
@@ -460,7 +457,11 @@ static int write_job(struct cap_flusher *f, struct cap_job *j)
     rb.victim_next = victim_next;
     rb.victim_ctx = &e;
     rb.darknet = &f->cfg->darknet;
+    ds_time_ns t1 = ds_time_monotonic();
     rc = rds_bucket_write(f->conn, &rb, &o);
+    ds_log(DS_LOG_DEBUG, "flush", "bucket %lld: %zu sources, export %.2f s, write %.2f s",
+           (long long)rb.start, j->b->src.n, (double)(t1 - t0) / 1e9,
+           (double)(ds_time_monotonic() - t1) / 1e9);
     export_fini(&e);
     return rc;
 }

@@ -22,6 +22,50 @@ static int64_t bucket_start(const struct ds_config *cfg, ds_time_ns ts)
     return sec >= 0 ? sec - sec % b : sec - ((sec % b) + b) % b;
 }
 
+static void live_sample(struct cap_worker *w, const struct cap_pkt *p);
+
+static void aggregate_oldest(struct cap_worker *w)
+{
+    struct cap_pending *x = &w->batch[w->batch_head];
+
+    cap_bucket_add(x->b, &x->p, x->prefix, x->h);
+    live_sample(w, &x->p);
+    w->batch_head = (w->batch_head + 1) % CAP_BATCH;
+    w->n_batch--;
+}
+
+/* Aggregates every packet still in the pipeline, in order. */
+static void flush_batch(struct cap_worker *w)
+{
+    while (w->n_batch)
+        aggregate_oldest(w);
+}
+
+/* Enters a counted packet into the pipeline (see CAP_STAGE) and advances it by one step. */
+static void pipeline_push(struct cap_worker *w, const struct cap_pkt *p, struct cap_bucket *b,
+                          int prefix)
+{
+    unsigned tail = (w->batch_head + w->n_batch) % CAP_BATCH;
+    struct cap_pending *x = &w->batch[tail];
+
+    x->p = *p;
+    x->b = b;
+    x->prefix = prefix;
+    x->h = ds_addr_hash(&p->src);
+    cap_bucket_prefetch_slot(b, x->h);
+    w->n_batch++;
+    if (w->n_batch > CAP_STAGE) {
+        struct cap_pending *y = &w->batch[(tail + CAP_BATCH - CAP_STAGE) % CAP_BATCH];
+        cap_bucket_prefetch_entry(y->b, y->h);
+    }
+    if (w->n_batch > 2 * CAP_STAGE) {
+        struct cap_pending *y = &w->batch[(tail + CAP_BATCH - 2 * CAP_STAGE) % CAP_BATCH];
+        cap_bucket_prefetch_ext(y->b, &y->p, y->h);
+    }
+    if (w->n_batch > 3 * CAP_STAGE)
+        aggregate_oldest(w);
+}
+
 /* The open bucket for start, created when needed; NULL when none can be had (memory). */
 static struct cap_bucket *bucket_for(struct cap_worker *w, int64_t start)
 {
@@ -33,7 +77,9 @@ static struct cap_bucket *bucket_for(struct cap_worker *w, int64_t start)
             return w->open[i];
     }
     if (w->n_open == DS_ARRAY_LEN(w->open)) {
-        /* too many open at once (wildly disordered times): hand the oldest over early */
+        /* too many open at once (wildly disordered times): hand the oldest over early, once
+         * the packets waiting in the batch (which may point at it) are in */
+        flush_batch(w);
         unsigned oldest = 0;
         for (unsigned i = 1; i < w->n_open; i++) {
             if (w->open[i]->start < w->open[oldest]->start)
@@ -59,6 +105,7 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
     const struct ds_config *cfg = cap_capture_config(w->cap);
     int64_t upto;
 
+    flush_batch(w); /* batched packets point at open buckets */
     /* late parts gather packets and go out at most once a second, not one part per packet */
     ds_time_ns now = ds_time_monotonic();
     bool late_due = now - w->late_at >= LATE_PERIOD_NS;
@@ -97,34 +144,44 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
     }
 }
 
+/* Samples a counted packet for the live map: a token bucket of live.max_events_per_second per
+ * worker share, refilled from the clock only while starved (and then every 256 packets), so the
+ * common path is a counter increment with no lock and no clock read. */
 static void live_sample(struct cap_worker *w, const struct cap_pkt *p)
 {
     const struct ds_config *cfg = cap_capture_config(w->cap);
-    double rate = (double)cfg->live_max_eps;
+    double rate = (double)cfg->live_max_eps / w->cap_workers;
 
-    pthread_mutex_lock(&w->live_lock);
-    w->live_seen++;
-    if (rate > 0) {
+    w->seen_local++;
+    if (rate <= 0)
+        return;
+    if (w->tokens < 1) {
+        if (++w->token_check < 256)
+            return;
+        w->token_check = 0;
         ds_time_ns now = ds_time_monotonic();
         w->tokens += (double)(now - w->tokens_at) / 1e9 * rate;
         w->tokens_at = now;
         if (w->tokens > rate / 4 + 1)
             w->tokens = rate / 4 + 1;
-        if (w->tokens >= 1) {
-            if (w->live_n < CAP_LIVE_RING) {
-                struct cap_live_event *e = &w->live[w->live_n++];
-                e->ts = p->ts;
-                e->src = p->src;
-                e->dport = p->has_ports ? p->dport : 0;
-                e->proto = p->proto;
-                e->cls = p->cls;
-                e->tools = p->tools;
-                w->tokens -= 1;
-            } else {
-                w->live_dropped++;
-            }
-        }
+        if (w->tokens < 1)
+            return;
     }
+    w->tokens -= 1;
+    pthread_mutex_lock(&w->live_lock);
+    if (w->live_n < CAP_LIVE_RING) {
+        struct cap_live_event *e = &w->live[w->live_n++];
+        e->ts = p->ts;
+        e->src = p->src;
+        e->dport = p->has_ports ? p->dport : 0;
+        e->proto = p->proto;
+        e->cls = p->cls;
+        e->tools = p->tools;
+    } else {
+        w->live_dropped++;
+    }
+    w->live_seen += w->seen_local;
+    w->seen_local = 0;
     pthread_mutex_unlock(&w->live_lock);
 }
 
@@ -159,8 +216,7 @@ static void process(struct cap_worker *w, const struct cap_frame *f, int64_t *wa
         cap_bucket_count_ignored(b, reason);
         break;
     case CAP_COUNTED:
-        cap_bucket_add(b, &p, prefix);
-        live_sample(w, &p);
+        pipeline_push(w, &p, b, prefix);
         break;
     }
 }
@@ -200,6 +256,8 @@ static bool reopen(struct cap_worker *w)
 static void publish_stats(struct cap_worker *w)
 {
     pthread_mutex_lock(&w->live_lock);
+    w->live_seen += w->seen_local;
+    w->seen_local = 0;
     w->stat_frames = w->frames;
     w->stat_received = w->src.kernel_received;
     w->stat_dropped = w->src.kernel_dropped;
@@ -216,7 +274,9 @@ void *cap_worker_main(void *arg)
     uint64_t since_check = 0;
     bool failed = false;
 
-    w->tokens_at = ds_time_monotonic();
+    ds_time_ns started = ds_time_monotonic();
+
+    w->tokens_at = started;
     w->next_due = INT64_MAX;
     while (!cap_capture_stopping(w->cap)) {
         enum cap_next r = w->src.ops->next(&w->src, &f);
@@ -250,6 +310,8 @@ void *cap_worker_main(void *arg)
         publish_stats(w);
         hand_over(w, watermark);
     }
+    ds_log(DS_LOG_INFO, "capture", "%s: %llu frames read in %.2f s", w->src.name,
+           (unsigned long long)w->frames, (double)(ds_time_monotonic() - started) / 1e9);
     hand_over(w, INT64_MAX);
     if (w->src.live)
         cap_source_live_stats(&w->src);

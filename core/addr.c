@@ -104,11 +104,6 @@ bool ds_cidr_contains(const struct ds_cidr *c, const struct ds_addr *a)
     return ((a->b[full] ^ c->addr.b[full]) & (uint8_t)(0xff00u >> rest)) == 0;
 }
 
-bool ds_addr_equal(const struct ds_addr *a, const struct ds_addr *b)
-{
-    return a->family == b->family && memcmp(a->b, b->b, 16) == 0;
-}
-
 static uint64_t mix64(uint64_t x)
 {
     /* splitmix64 finaliser: every input bit reaches every output bit */

@@ -88,7 +88,7 @@ const struct ds_cfg_key ds_cfg_keys[] = {
      "How long past its end a bucket stays open for late packets (packet time for files, wall clock for interfaces)."},
     {"capture.max_sources", DS_CFG_INT, OFF(max_sources), 0, 0, 1000, 100000000, "4000000", NULL,
      "Distinct sources kept per bucket (and as many backscatter victims); packets of further sources still count in every total, and in `sources_dropped`."},
-    {"capture.ports_per_source", DS_CFG_INT, OFF(source_ports_max), 0, 0, 1, 64, "8", NULL,
+    {"capture.ports_per_source", DS_CFG_INT, OFF(source_ports_max), 0, 0, 1, 8, "8", NULL,
      "Destination ports (the busiest, with counts) kept in each source's record per bucket."},
     {"bucket_seconds", DS_CFG_INT, OFF(bucket_seconds), 0, 0, 10, 3600, "60", NULL,
      "Length of a time-bucket; must divide 3600 (hourly roll-ups)."},

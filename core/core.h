@@ -143,7 +143,10 @@ bool ds_cidr_contains(const struct ds_cidr *c, const struct ds_addr *a);
 void ds_addr_truncate(struct ds_addr *a, unsigned len);
 /* 64-bit hash of every bit of the address (darknet addresses share their leading bits). */
 uint64_t ds_addr_hash(const struct ds_addr *a);
-bool ds_addr_equal(const struct ds_addr *a, const struct ds_addr *b);
+static inline bool ds_addr_equal(const struct ds_addr *a, const struct ds_addr *b)
+{
+    return a->family == b->family && __builtin_memcmp(a->b, b->b, 16) == 0;
+}
 
 /* A small ordered set of prefixes (the darknet, its exclusions). Lookup is linear over at most
  * DS_PREFIXSET_MAX entries, IPv4 on 32-bit masks. */

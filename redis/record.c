@@ -213,8 +213,13 @@ void rds_record_victim(struct ds_buf *b, const struct rds_victim *v)
     ds_buf_addc(b, '}');
 }
 
-unsigned rds_shard(const struct ds_addr *a)
+unsigned rds_shard_of_hash(uint64_t h)
 {
     /* high bits: independent of the low bits hash tables index with */
-    return (unsigned)(ds_addr_hash(a) >> 40) % RDS_SHARDS;
+    return (unsigned)(h >> 40) % RDS_SHARDS;
+}
+
+unsigned rds_shard(const struct ds_addr *a)
+{
+    return rds_shard_of_hash(ds_addr_hash(a));
 }

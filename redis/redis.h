@@ -178,6 +178,8 @@ void rds_record_victim(struct ds_buf *b, const struct rds_victim *v);
 /* Shard (hash field) of an address in a bucket's `src` and `vic` hashes. */
 #define RDS_SHARDS 1024
 unsigned rds_shard(const struct ds_addr *a);
+/* The same from ds_addr_hash(a). */
+unsigned rds_shard_of_hash(uint64_t h);
 
 /* Writes a bucket (or a late part of one) with pipelined commands inside MULTI/EXEC, guarded by
  * the flush id so a retry after a timeout is applied once. Also adds hourly roll-ups and the

@@ -278,7 +278,7 @@ static void test_good_every_field(void **state)
     assert_int_equal(cfg.snaplen, 1500);
     assert_false(cfg.immediate);
     assert_int_equal(cfg.lateness_seconds, 30);
-    assert_int_equal(cfg.source_ports_max, 16);
+    assert_int_equal(cfg.source_ports_max, 4);
     assert_int_equal(cfg.max_sources, 250000);
 
     assert_int_equal(cfg.bucket_seconds, 300);
