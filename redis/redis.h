@@ -175,6 +175,11 @@ void rds_record_source(struct ds_buf *b, const struct rds_source *s, const char 
                        unsigned n_prefixes);
 void rds_record_victim(struct ds_buf *b, const struct rds_victim *v);
 
+/* A HyperLogLog of the elements (8 bytes each, as given to PFADD) in Redis's dense encoding:
+ * 16-byte header + 16384 6-bit registers. Pure. */
+#define RDS_HLL_DENSE_SIZE (16 + 12288)
+void rds_hll_dense(uint8_t out[RDS_HLL_DENSE_SIZE], const uint64_t *elems, size_t n);
+
 /* Shard (hash field) of an address in a bucket's `src` and `vic` hashes. */
 #define RDS_SHARDS 1024
 unsigned rds_shard(const struct ds_addr *a);
