@@ -8,16 +8,6 @@
 
 #define TABLE_MIN 1024 /* pair set */
 
-static uint64_t hash_u64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 struct cap_bucket *cap_bucket_new(int64_t start, int64_t seconds, size_t max_sources)
 {
     struct cap_bucket *b = calloc(1, sizeof(*b));
@@ -93,7 +83,7 @@ static bool pair_insert(struct cap_bucket *b, uint64_t src_hash, uint32_t pp, bo
         for (size_t i = 0; i < b->pair_cap; i++) {
             if (!b->pairs[i].src_hash)
                 continue;
-            size_t k = hash_u64(b->pairs[i].src_hash ^ b->pairs[i].pp) & (ncap - 1);
+            size_t k = ds_hash_u64(b->pairs[i].src_hash ^ b->pairs[i].pp) & (ncap - 1);
             while (np[k].src_hash)
                 k = (k + 1) & (ncap - 1);
             np[k] = b->pairs[i];
@@ -103,7 +93,7 @@ static bool pair_insert(struct cap_bucket *b, uint64_t src_hash, uint32_t pp, bo
         b->pair_cap = ncap;
     }
 probe:
-    h = hash_u64(src_hash ^ pp);
+    h = ds_hash_u64(src_hash ^ pp);
     j = h & (b->pair_cap - 1);
     while (b->pairs[j].src_hash) {
         if (b->pairs[j].src_hash == src_hash && b->pairs[j].pp == pp)
@@ -128,7 +118,7 @@ static uint32_t dst_hash(const struct ds_addr *a)
 
 static void hll_add(uint8_t *regs, uint32_t h32)
 {
-    uint64_t h = hash_u64(h32);
+    uint64_t h = ds_hash_u64(h32);
     unsigned idx = (unsigned)(h & (CAP_HLL_REGS - 1));
     uint8_t rank = (uint8_t)(__builtin_ctzll((h >> 8) | (1ULL << 55)) + 1);
 

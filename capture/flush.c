@@ -500,12 +500,6 @@ static void update_sensor(struct cap_flusher *f)
     json_decref(info);
 }
 
-static void sleep_ns(ds_time_ns ns)
-{
-    struct timespec ts = {(time_t)(ns / DS_NS_PER_SEC), (long)(ns % DS_NS_PER_SEC)};
-    nanosleep(&ts, NULL);
-}
-
 static void *flusher_main(void *arg)
 {
     struct cap_flusher *f = arg;
@@ -572,7 +566,7 @@ static void *flusher_main(void *arg)
             pthread_mutex_unlock(&f->lock);
             break;
         }
-        sleep_ns(backoff);
+        ds_sleep_ns(backoff);
         backoff = backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : backoff * 2;
     }
     if (rds_conn_state(f->conn) == RDS_CONNECTED)

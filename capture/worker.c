@@ -221,12 +221,6 @@ static void process(struct cap_worker *w, const struct cap_frame *f, int64_t *wa
     }
 }
 
-static void sleep_ns(ds_time_ns ns)
-{
-    struct timespec ts = {(time_t)(ns / DS_NS_PER_SEC), (long)(ns % DS_NS_PER_SEC)};
-    nanosleep(&ts, NULL);
-}
-
 /* Live: reopen a lost interface with backoff, as Suricata's source-pcap does. */
 static bool reopen(struct cap_worker *w)
 {
@@ -244,7 +238,7 @@ static bool reopen(struct cap_worker *w)
         ds_log(DS_LOG_DEBUG, "capture", "%s", err);
         for (ds_time_ns slept = 0; slept < backoff && !cap_capture_stopping(w->cap);
              slept += 100 * 1000000LL)
-            sleep_ns(100 * 1000000LL);
+            ds_sleep_ns(100 * 1000000LL);
         /* the wall clock still closes buckets while the interface is gone */
         hand_over(w, ds_time_now() / DS_NS_PER_SEC);
         backoff = backoff * 2 > REOPEN_BACKOFF_MAX_NS ? REOPEN_BACKOFF_MAX_NS : backoff * 2;

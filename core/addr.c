@@ -104,7 +104,7 @@ bool ds_cidr_contains(const struct ds_cidr *c, const struct ds_addr *a)
     return ((a->b[full] ^ c->addr.b[full]) & (uint8_t)(0xff00u >> rest)) == 0;
 }
 
-static uint64_t mix64(uint64_t x)
+uint64_t ds_hash_u64(uint64_t x)
 {
     /* splitmix64 finaliser: every input bit reaches every output bit */
     x ^= x >> 30;
@@ -121,7 +121,7 @@ uint64_t ds_addr_hash(const struct ds_addr *a)
 
     memcpy(&hi, a->b, 8);
     memcpy(&lo, a->b + 8, 8);
-    return mix64(hi ^ mix64(lo ^ a->family));
+    return ds_hash_u64(hi ^ ds_hash_u64(lo ^ a->family));
 }
 
 void ds_prefixset_init(struct ds_prefixset *s)

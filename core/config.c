@@ -450,11 +450,25 @@ int ds_config_finish(struct ds_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* A URL with its password replaced, so a dump can be pasted into a ticket. */
+static json_t *masked_url(const char *url)
+{
+    const char *scheme = strstr(url, "://"), *at = strrchr(url, '@');
+    char buf[1024];
+
+    if (!scheme || !at || at < scheme)
+        return json_string(url);
+    snprintf(buf, sizeof(buf), "%.*s:***%s", (int)(scheme + 3 - url), url, at);
+    return json_string(buf);
+}
+
 static json_t *key_to_json(const struct ds_config *cfg, const struct ds_cfg_key *k)
 {
     switch (k->type) {
     case DS_CFG_STRING: {
         const char *s = *FIELD(cfg, k, char *const);
+        if (s && strcmp(k->path, "redis.url") == 0)
+            return masked_url(s);
         return json_string(s ? s : "");
     }
     case DS_CFG_INT:

@@ -143,6 +143,8 @@ bool ds_cidr_contains(const struct ds_cidr *c, const struct ds_addr *a);
 void ds_addr_truncate(struct ds_addr *a, unsigned len);
 /* 64-bit hash of every bit of the address (darknet addresses share their leading bits). */
 uint64_t ds_addr_hash(const struct ds_addr *a);
+/* A 64-bit mixer (splitmix64's finaliser): every input bit reaches every output bit. */
+uint64_t ds_hash_u64(uint64_t x);
 static inline bool ds_addr_equal(const struct ds_addr *a, const struct ds_addr *b)
 {
     return a->family == b->family && __builtin_memcmp(a->b, b->b, 16) == 0;
@@ -182,6 +184,8 @@ const char *ds_time_format(ds_time_ns t, char *buf, size_t len);
 const char *ds_time_format_us(ds_time_ns t, char *buf, size_t len);
 ds_time_ns ds_time_now(void);
 ds_time_ns ds_time_monotonic(void);
+/* Sleeps ns nanoseconds (a signal may cut it short). */
+void ds_sleep_ns(ds_time_ns ns);
 /* Parses a duration: an integer of seconds or a number with unit s, m, h, d ("90d"). */
 DS_WARN_UNUSED int ds_duration_parse(const char *s, int64_t *out_seconds);
 

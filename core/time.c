@@ -152,6 +152,14 @@ ds_time_ns ds_time_monotonic(void)
     return (ds_time_ns)ts.tv_sec * DS_NS_PER_SEC + ts.tv_nsec;
 }
 
+void ds_sleep_ns(ds_time_ns ns)
+{
+    struct timespec ts = {(time_t)(ns / DS_NS_PER_SEC), (long)(ns % DS_NS_PER_SEC)};
+
+    if (ns > 0)
+        nanosleep(&ts, NULL);
+}
+
 int ds_duration_parse(const char *s, int64_t *out_seconds)
 {
     char *end;

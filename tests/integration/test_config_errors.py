@@ -70,4 +70,8 @@ c.eq("--darknet replaces the file's list", dumped["darknet"], ["203.0.113.0/24"]
 c.eq("file value kept", dumped["bucket_seconds"], 30)
 c.eq("duration in seconds", dumped["retention"], 3 * 86400)
 c.eq("sensor name", dumped["sensor"]["name"], "tokyo-1")
+r = dslib.run(["capture", "--redis", "redis://:s3cret@127.0.0.1:6379/2", "--dump-config"])
+c.eq("a dump never shows the Redis password", json.loads(r.stdout)["redis"]["url"],
+     "redis://:***@127.0.0.1:6379/2")
+c.true("the password appears nowhere in the dump", "s3cret" not in r.stdout + r.stderr)
 c.done()
