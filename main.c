@@ -26,28 +26,27 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: darkscope COMMAND [options]\n"
-            "\n"
-            "commands:\n"
-            "  capture        read interfaces and/or pcap files into Redis time-buckets\n"
-            "  query summary  --from T --to T [--sensor S] [--top N]\n"
-            "  query source   IP [--from T] [--to T] [--sensor S]\n"
-            "  check-config   FILE\n"
-            "  config-doc     print docs/config.md\n"
-            "  version\n"
-            "\n"
-            "common options:\n"
-            "  --config FILE      JSON configuration (docs/config.md)\n"
-            "  --redis URL        redis://HOST:PORT/DB or unix:/PATH (default: embedded)\n"
-            "  --set KEY=VALUE    any configuration key\n"
-            "  --dump-config      print the effective configuration and exit\n"
-            "capture options:\n"
-            "  --darknet CIDR     a darknet prefix (repeatable)\n"
-            "  --read FILE        a pcap/pcapng file (repeatable)\n"
-            "  --interface IF     a live interface (repeatable)\n"
-            "  --sensor NAME      sensor name\n"
-            "  --speed S          max, realtime or xN\n");
+    fprintf(out, "usage: darkscope COMMAND [options]\n"
+                 "\n"
+                 "commands:\n"
+                 "  capture        read interfaces and/or pcap files into Redis time-buckets\n"
+                 "  query summary  --from T --to T [--sensor S] [--top N]\n"
+                 "  query source   IP [--from T] [--to T] [--sensor S]\n"
+                 "  check-config   FILE\n"
+                 "  config-doc     print docs/config.md\n"
+                 "  version\n"
+                 "\n"
+                 "common options:\n"
+                 "  --config FILE      JSON configuration (docs/config.md)\n"
+                 "  --redis URL        redis://HOST:PORT/DB or unix:/PATH (default: embedded)\n"
+                 "  --set KEY=VALUE    any configuration key\n"
+                 "  --dump-config      print the effective configuration and exit\n"
+                 "capture options:\n"
+                 "  --darknet CIDR     a darknet prefix (repeatable)\n"
+                 "  --read FILE        a pcap/pcapng file (repeatable)\n"
+                 "  --interface IF     a live interface (repeatable)\n"
+                 "  --sensor NAME      sensor name\n"
+                 "  --speed S          max, realtime or xN\n");
 }
 
 enum {

@@ -14,8 +14,9 @@ static int parse_time(const char *what, const char *s, int64_t *out)
     ds_time_ns t;
 
     if (ds_time_parse(s, &t) < 0) {
-        fprintf(stderr, "darkscope query: %s: expected RFC 3339 UTC like 2026-01-01T00:00:00Z, got "
-                        "\"%s\"\n",
+        fprintf(stderr,
+                "darkscope query: %s: expected RFC 3339 UTC like 2026-01-01T00:00:00Z, got "
+                "\"%s\"\n",
                 what, s);
         return -EINVAL;
     }

@@ -467,8 +467,8 @@ static void src_merge(struct cap_arena *a, struct cap_src *d, struct cap_src *s)
     }
     if (s->ext) {
         for (unsigned i = 0; i < s->ext->n_ports; i++)
-            src_add_port(a, d, s->ext->ports[i].proto, s->ext->ports[i].port, s->ext->ports[i].count,
-                         -1);
+            src_add_port(a, d, s->ext->ports[i].proto, s->ext->ports[i].port,
+                         s->ext->ports[i].count, -1);
     } else if (s->has_port0) {
         src_add_port(a, d, s->port0_proto, s->port0, s->port0_count, -1);
     }
@@ -594,10 +594,11 @@ void cap_src_export(const struct cap_src *s, unsigned ports_max, struct rds_sour
         for (unsigned i = 1; i < n; i++) {
             struct rds_port k = o->ports[i];
             unsigned j = i;
-            while (j > 0 && (o->ports[j - 1].packets < k.packets ||
-                             (o->ports[j - 1].packets == k.packets &&
-                              (o->ports[j - 1].proto > k.proto ||
-                               (o->ports[j - 1].proto == k.proto && o->ports[j - 1].port > k.port))))) {
+            while (j > 0 &&
+                   (o->ports[j - 1].packets < k.packets ||
+                    (o->ports[j - 1].packets == k.packets &&
+                     (o->ports[j - 1].proto > k.proto ||
+                      (o->ports[j - 1].proto == k.proto && o->ports[j - 1].port > k.port))))) {
                 o->ports[j] = o->ports[j - 1];
                 j--;
             }

@@ -11,7 +11,7 @@
 
 /* One frame as libpcap delivers it. */
 struct cap_frame {
-    int dlt;          /* pcap_datalink() */
+    int dlt; /* pcap_datalink() */
     int64_t ts_sec;
     int64_t ts_nsec;  /* as read; >= 1e9 is invalid */
     uint32_t caplen;  /* bytes in data */
@@ -37,13 +37,13 @@ enum cap_tcpopts {
 struct cap_pkt {
     ds_time_ns ts;
     struct ds_addr src, dst;
-    uint32_t ip_len;   /* IP total length the header claims: what `bytes` sums */
-    uint8_t ipproto;   /* IPv4 protocol / IPv6 final next header */
-    uint8_t proto;     /* enum ds_proto */
-    uint8_t cls;       /* enum ds_class */
-    uint8_t tools;     /* bit (1 << enum ds_tool) per matching fingerprint */
-    int8_t trunc;      /* enum ds_trunc, DS_TRUNC_NONE when whole */
-    bool fragment;     /* any fragment */
+    uint32_t ip_len;     /* IP total length the header claims: what `bytes` sums */
+    uint8_t ipproto;     /* IPv4 protocol / IPv6 final next header */
+    uint8_t proto;       /* enum ds_proto */
+    uint8_t cls;         /* enum ds_class */
+    uint8_t tools;       /* bit (1 << enum ds_tool) per matching fingerprint */
+    int8_t trunc;        /* enum ds_trunc, DS_TRUNC_NONE when whole */
+    bool fragment;       /* any fragment */
     bool later_fragment; /* offset > 0: not classified */
     bool pure_syn;
     bool has_sport; /* UDP: the source port alone (2 bytes) was captured */
@@ -52,11 +52,11 @@ struct cap_pkt {
     uint8_t tcp_flags;
     uint32_t seq;
     uint16_t win;
-    int8_t tcp_opts;   /* enum cap_tcpopts */
+    int8_t tcp_opts; /* enum cap_tcpopts */
     uint16_t ipid;
-    uint8_t ttl;       /* IPv4 TTL / IPv6 hop limit */
+    uint8_t ttl; /* IPv4 TTL / IPv6 hop limit */
     uint8_t icmp_type, icmp_code;
-    bool has_victim;   /* backscatter: the host that answered the spoofed flood */
+    bool has_victim; /* backscatter: the host that answered the spoofed flood */
     struct ds_addr victim;
 };
 
@@ -111,9 +111,9 @@ struct cap_src {
     uint32_t by_class[DS_CLASS_N];
     uint32_t pure_syns;
     uint32_t tool[DS_TOOL_N];
-    uint32_t n_dst;        /* exact distinct destinations while <= CAP_DST_EXACT */
-    uint32_t dst0;         /* first destination's hash */
-    uint8_t port0_proto;   /* first port, when the source has one port */
+    uint32_t n_dst;      /* exact distinct destinations while <= CAP_DST_EXACT */
+    uint32_t dst0;       /* first destination's hash */
+    uint8_t port0_proto; /* first port, when the source has one port */
     bool has_port0;
     uint16_t port0;
     uint64_t port0_count;
@@ -194,8 +194,8 @@ struct cap_bucket {
     uint64_t *per_second; /* seconds entries */
 
     struct cap_arena arena; /* sources, their extensions, victims */
-    struct cap_table src; /* struct cap_src by address */
-    struct cap_table vic; /* struct cap_victim by address */
+    struct cap_table src;   /* struct cap_src by address */
+    struct cap_table vic;   /* struct cap_victim by address */
     struct cap_pair *pairs;
     size_t pair_cap, pair_n, pair_max;
 };
@@ -239,11 +239,11 @@ struct cap_source {
     const struct cap_source_ops *ops;
     const struct ds_config *cfg;
     const volatile bool *stop; /* the capture's stop flag */
-    char *name;       /* file path or interface name */
-    void *pcap;       /* pcap_t */
+    char *name;                /* file path or interface name */
+    void *pcap;                /* pcap_t */
     int dlt;
     bool live;
-    char error[512];  /* last read error */
+    char error[512]; /* last read error */
     /* live: kernel counters as 64-bit totals across reopens and 32-bit wraps */
     uint64_t kernel_received, kernel_dropped, ifdrops;
     uint32_t last_recv, last_drop, last_ifdrop;
@@ -297,11 +297,11 @@ struct cap_worker {
     double tokens;
     ds_time_ns tokens_at;
     unsigned token_check;
-    uint64_t seen_local; /* counted packets not yet added to live_seen */
+    uint64_t seen_local;  /* counted packets not yet added to live_seen */
     unsigned cap_workers; /* how many workers share live.max_events_per_second */
 
     int64_t handed_upto;
-    int64_t next_due; /* watermark at which the oldest open bucket is due */
+    int64_t next_due;   /* watermark at which the oldest open bucket is due */
     ds_time_ns late_at; /* when late parts were last handed over */
 
     /* shared with the coordinator, guarded by cap->lock */

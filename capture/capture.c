@@ -115,8 +115,9 @@ static int worker_init(struct cap_capture *c, struct cap_worker *w, const char *
 int cap_capture_check(const struct ds_config *cfg, char *err, size_t errlen)
 {
     if (cfg->n_interfaces + cfg->n_files == 0) {
-        snprintf(err, errlen, "capture: nothing to read: give --read FILE or --interface IF "
-                              "(sources.files, sources.interfaces)");
+        snprintf(err, errlen,
+                 "capture: nothing to read: give --read FILE or --interface IF "
+                 "(sources.files, sources.interfaces)");
         return -EINVAL;
     }
     if (cfg->darknet.n == 0) {
@@ -155,9 +156,9 @@ struct cap_capture *cap_capture_new(const struct ds_config *cfg, char *err, size
             goto fail;
     }
     if (cfg->n_geoip_city || (cfg->geoip_asn && *cfg->geoip_asn)) {
-        c->geo = ds_geoip_open((const char *const *)cfg->geoip_city, cfg->n_geoip_city,
-                               cfg->geoip_asn && *cfg->geoip_asn ? cfg->geoip_asn : NULL, err,
-                               errlen);
+        c->geo =
+            ds_geoip_open((const char *const *)cfg->geoip_city, cfg->n_geoip_city,
+                          cfg->geoip_asn && *cfg->geoip_asn ? cfg->geoip_asn : NULL, err, errlen);
         if (!c->geo)
             goto fail;
     }
@@ -169,8 +170,7 @@ struct cap_capture *cap_capture_new(const struct ds_config *cfg, char *err, size
     c->flusher = cap_flusher_new(cfg, c->geo, c->switch_user ? &c->user : NULL, err, errlen);
     if (!c->flusher)
         goto fail;
-    c->live = cap_live_new(cfg, c->geo, c->workers, c->n_workers,
-                           c->switch_user ? &c->user : NULL);
+    c->live = cap_live_new(cfg, c->geo, c->workers, c->n_workers, c->switch_user ? &c->user : NULL);
     if (!c->live)
         goto nomem;
     return c;

@@ -124,7 +124,7 @@ static enum cap_outcome decode_link(const struct cap_frame *f, struct cursor *c,
         break;
 #endif
     case DLT_RAW:
-    case 14: /* DLT_RAW on some BSDs */
+    case 14:  /* DLT_RAW on some BSDs */
     case 101: /* LINKTYPE_RAW, when not mapped */
         *off = 0;
         return CAP_COUNTED;
@@ -315,8 +315,7 @@ static bool ipv6_ext(uint8_t nh)
 
 #define IPV6_EXT_MAX 8
 
-static enum cap_outcome decode_ipv6(const uint8_t *ip, uint32_t cap, struct cap_pkt *p,
-                                    int *reason)
+static enum cap_outcome decode_ipv6(const uint8_t *ip, uint32_t cap, struct cap_pkt *p, int *reason)
 {
     uint32_t plen, end, off = 40;
     uint8_t nh;
@@ -348,7 +347,8 @@ static enum cap_outcome decode_ipv6(const uint8_t *ip, uint32_t cap, struct cap_
             off += 8;
             continue;
         }
-        uint32_t elen = nh == 51 ? ((uint32_t)ip[off + 1] + 2) * 4 : ((uint32_t)ip[off + 1] + 1) * 8;
+        uint32_t elen =
+            nh == 51 ? ((uint32_t)ip[off + 1] + 2) * 4 : ((uint32_t)ip[off + 1] + 1) * 8;
         nh = ip[off];
         off += elen;
     }
@@ -361,8 +361,7 @@ static enum cap_outcome decode_ipv6(const uint8_t *ip, uint32_t cap, struct cap_
     return CAP_COUNTED;
 }
 
-static enum cap_outcome decode_ipv4(const uint8_t *ip, uint32_t cap, struct cap_pkt *p,
-                                    int *reason)
+static enum cap_outcome decode_ipv4(const uint8_t *ip, uint32_t cap, struct cap_pkt *p, int *reason)
 {
     uint32_t ihl, total, end;
     uint16_t frag;

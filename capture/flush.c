@@ -41,7 +41,7 @@ struct cap_flusher {
     bool backpressure;           /* only files: a full queue makes push wait while connected */
     pthread_cond_t space;        /* signalled when a job leaves the queue */
     uint64_t written, dropped, dropped_packets, unwritten; /* guarded by lock */
-    json_t *sources;             /* guarded by lock */
+    json_t *sources;                                       /* guarded by lock */
     int64_t last_bucket;
     uint64_t packets_total;
 };
@@ -91,7 +91,8 @@ void cap_flusher_push(struct cap_flusher *f, struct cap_bucket *b, uint64_t flus
     j->flush_id = flush_id;
     pthread_mutex_lock(&f->lock);
     /* files: while Redis is there but slower than reading, wait rather than drop (nothing is
-     * real-time about a file); interfaces cannot wait, and neither can anyone while Redis is away */
+     * real-time about a file); interfaces cannot wait, and neither can anyone while Redis is away
+     */
     while (f->backpressure && f->n_jobs >= (size_t)f->cfg->redis_max_pending &&
            rds_conn_state(f->conn) == RDS_CONNECTED && !f->closing)
         pthread_cond_wait(&f->space, &f->lock);
@@ -129,7 +130,8 @@ struct cc_acc {
     size_t n, cap;
 };
 
-struct export {
+struct export
+{
     struct cap_bucket *b;
     const struct ds_config *cfg;
     /* sources and victims ordered by shard: [by_shard[k], by_shard[k+1]) is shard k */
@@ -482,8 +484,8 @@ static void update_sensor(struct cap_flusher *f)
         json_object_set_new(info, "location", json_null());
     }
     for (unsigned i = 0; i < f->cfg->darknet.n; i++)
-        json_array_append_new(dn, json_string(ds_cidr_format(&f->cfg->darknet.p[i], buf,
-                                                             sizeof(buf))));
+        json_array_append_new(dn,
+                              json_string(ds_cidr_format(&f->cfg->darknet.p[i], buf, sizeof(buf))));
     json_object_set_new(info, "darknet", dn);
     json_object_set_new(info, "bucket_seconds", json_integer(f->cfg->bucket_seconds));
     json_object_set_new(info, "last_bucket", json_integer(f->last_bucket));

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 
 #define TABLE_MIN 1024
-#define HUGE_MIN (2u << 20)
+#define HUGE_MIN  (2u << 20)
 
 void *cap_mem_alloc(size_t bytes)
 {
@@ -53,7 +53,7 @@ struct cap_chunk {
 };
 
 #define CHUNK_FIRST (64u << 10)
-#define CHUNK_MAX (16u << 20)
+#define CHUNK_MAX   (16u << 20)
 
 void *cap_arena_alloc(struct cap_arena *a, size_t n)
 {

@@ -9,8 +9,8 @@
 
 #define REOPEN_BACKOFF_MIN_NS (250 * 1000000LL)
 #define REOPEN_BACKOFF_MAX_NS (10 * DS_NS_PER_SEC)
-#define CHECK_EVERY 4096 /* packets between close checks */
-#define LATE_PERIOD_NS DS_NS_PER_SEC
+#define CHECK_EVERY           4096 /* packets between close checks */
+#define LATE_PERIOD_NS        DS_NS_PER_SEC
 
 static int64_t bucket_start(const struct ds_config *cfg, ds_time_ns ts)
 {
@@ -284,8 +284,8 @@ void *cap_worker_main(void *arg)
             break;
         } else if (r == CAP_NEXT_ERROR) {
             if (!w->src.live) {
-                ds_log(DS_LOG_ERROR, "capture", "%s: read error after %llu frames: %s",
-                       w->src.name, (unsigned long long)w->frames, w->src.error);
+                ds_log(DS_LOG_ERROR, "capture", "%s: read error after %llu frames: %s", w->src.name,
+                       (unsigned long long)w->frames, w->src.error);
                 failed = true;
                 break;
             }

@@ -275,8 +275,7 @@ static int load_object(struct ds_config *cfg, json_t *obj, const char *prefix, c
     const char *name;
     json_t *v;
 
-    json_object_foreach(obj, name, v)
-    {
+    json_object_foreach(obj, name, v) {
         char path[256], exp[160], text[4096];
         const struct ds_cfg_key *k;
         int rc;
@@ -303,13 +302,11 @@ static int load_object(struct ds_config *cfg, json_t *obj, const char *prefix, c
                 return fail(err, errlen, origin, k, expected_text(k, exp, sizeof(exp)),
                             json_type_name(v));
             key_clear_list(cfg, k);
-            json_array_foreach(v, i, item)
-            {
+            json_array_foreach(v, i, item) {
                 if (!json_is_string(item)) {
                     char where[300];
                     snprintf(where, sizeof(where), "%s in item %zu", json_type_name(item), i);
-                    return fail(err, errlen, origin, k, expected_text(k, exp, sizeof(exp)),
-                                where);
+                    return fail(err, errlen, origin, k, expected_text(k, exp, sizeof(exp)), where);
                 }
                 rc = key_set_text(cfg, k, json_string_value(item), true, origin, err, errlen);
                 if (rc < 0)
@@ -536,7 +533,7 @@ void ds_config_dump(const struct ds_config *cfg, FILE *out)
 
 static const char *type_doc(enum ds_cfg_type t)
 {
-    static const char *const names[] = {"object", "string", "integer", "number",
+    static const char *const names[] = {"object",  "string",   "integer",     "number",
                                         "boolean", "duration", "prefix list", "string list"};
     return names[t];
 }

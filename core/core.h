@@ -208,9 +208,9 @@ struct ds_config {
     char *source_file; /* the file loaded, or NULL */
     bool finished;
 
-    char *redis_url;           /* "" = embedded */
+    char *redis_url;             /* "" = embedded */
     int64_t redis_flush_timeout; /* seconds */
-    int64_t redis_max_pending;  /* buckets queued in memory while Redis is away */
+    int64_t redis_max_pending;   /* buckets queued in memory while Redis is away */
     char *state_dir;
 
     struct ds_prefixset darknet;
@@ -218,7 +218,7 @@ struct ds_config {
 
     char *sensor_name;
     double sensor_lat, sensor_lon;
-    bool sensor_has_location; /* both coordinates given */
+    bool sensor_has_location;     /* both coordinates given */
     unsigned sensor_location_set; /* bit 0: latitude, bit 1: longitude */
     char *sensor_label;
 
@@ -276,12 +276,12 @@ void ds_config_doc(FILE *out);
 
 /* What a lookup yields. Strings are empty when unknown; has_location false when no coordinates. */
 struct ds_geo {
-    char cc[3];        /* ISO 3166-1 alpha-2, "" when unknown */
-    char city[48];     /* UTF-8, may be cut */
+    char cc[3];    /* ISO 3166-1 alpha-2, "" when unknown */
+    char city[48]; /* UTF-8, may be cut */
     double lat, lon;
     bool has_location;
-    uint32_t asn;      /* 0 when unknown */
-    char as_org[64];   /* UTF-8, may be cut */
+    uint32_t asn;       /* 0 when unknown */
+    char as_org[64];    /* UTF-8, may be cut */
     uint8_t prefix_len; /* the answer holds for the whole prefix of this length around the
                          * address (the shortest network among the databases consulted), also
                          * when nothing was found */
@@ -295,13 +295,12 @@ struct ds_geoip;
  * answers wins) and optionally an ASN database (autonomous_system_number / _organization).
  * n_city may be 0 and asn_path NULL. Returns NULL and fills err on failure. Free with
  * ds_geoip_free(). */
-struct ds_geoip *ds_geoip_open(const char *const *city_paths, unsigned n_city,
-                               const char *asn_path, char *err, size_t errlen);
+struct ds_geoip *ds_geoip_open(const char *const *city_paths, unsigned n_city, const char *asn_path,
+                               char *err, size_t errlen);
 void ds_geoip_free(struct ds_geoip *g);
 /* Fills *out (zeroed first). Returns 0 when anything was found, -ENOENT when nothing, -EIO on a
  * database error. g may be NULL (then -ENOENT). */
 int ds_geoip_lookup(const struct ds_geoip *g, const struct ds_addr *a, struct ds_geo *out);
-
 
 /* ---------------------------------------------------------------- bounded buffers */
 

@@ -8,9 +8,8 @@ const char *const ds_class_names[DS_CLASS_N] = {"scan", "backscatter", "udp_prob
 const char *const ds_proto_names[DS_PROTO_N] = {"tcp", "udp", "icmp", "other"};
 const char *const ds_tool_names[DS_TOOL_N] = {"mirai", "zmap", "masscan", "nmap"};
 const char *const ds_ignored_names[DS_IGN_N] = {"non_ip", "not_darknet", "excluded"};
-const char *const ds_malformed_names[DS_MAL_N] = {"bad_timestamp", "link_truncated",
-                                                  "ip_truncated", "bad_ip_version",
-                                                  "bad_ip_header"};
+const char *const ds_malformed_names[DS_MAL_N] = {"bad_timestamp", "link_truncated", "ip_truncated",
+                                                  "bad_ip_version", "bad_ip_header"};
 const char *const ds_trunc_names[DS_TRUNC_N] = {"tcp", "udp", "icmp"};
 
 int ds_name_find(const char *const *table, int n, const char *name)

@@ -63,7 +63,7 @@ int ds_privs_drop(const struct ds_user *u, bool keep_net_raw, char *err, size_t 
     ds_log(DS_LOG_INFO, "privs", "running as %s (uid %u)%s", u->name, u->uid,
            keep_net_raw ? " with CAP_NET_RAW only" : " without capabilities");
     return 0;
-fail_errno: {
+fail_errno : {
     int e = errno;
     if (caps)
         cap_free(caps);

@@ -17,15 +17,15 @@
 
 #define CONNECT_TIMEOUT_MS 2000
 #define COMMAND_TIMEOUT_MS 30000
-#define BACKOFF_MIN_NS (100 * 1000000LL)
-#define BACKOFF_MAX_NS (5 * DS_NS_PER_SEC)
+#define BACKOFF_MIN_NS     (100 * 1000000LL)
+#define BACKOFF_MAX_NS     (5 * DS_NS_PER_SEC)
 
 struct rds_conn {
-    char *host;      /* NULL for unix */
+    char *host; /* NULL for unix */
     int port;
-    char *path;      /* unix socket */
+    char *path; /* unix socket */
     int db;
-    char *password;  /* never logged */
+    char *password; /* never logged */
     bool embedded;
     char *state_dir;
     bool has_user;
@@ -88,8 +88,8 @@ static int parse_url(struct rds_conn *c, const char *url, char *err, size_t errl
         return c->host ? 0 : -ENOMEM;
     }
 bad:
-    snprintf(err, errlen,
-             "redis.url: expected redis://HOST:PORT/DB or unix:/PATH, got \"%s\"", url);
+    snprintf(err, errlen, "redis.url: expected redis://HOST:PORT/DB or unix:/PATH, got \"%s\"",
+             url);
     return -EINVAL;
 }
 

@@ -7,11 +7,11 @@
 
 #include <string.h>
 
-#define HLL_P 14
-#define HLL_Q (64 - HLL_P)
+#define HLL_P         14
+#define HLL_Q         (64 - HLL_P)
 #define HLL_REGISTERS (1u << HLL_P)
-#define HLL_BITS 6
-#define HLL_SEED 0xadc83b19ULL
+#define HLL_BITS      6
+#define HLL_SEED      0xadc83b19ULL
 
 /* MurmurHash64A (Austin Appleby, public domain algorithm), as Redis uses it: little-endian
  * 8-byte blocks, then the tail. */
@@ -74,10 +74,10 @@ static void reg_set(uint8_t *p, unsigned i, unsigned v)
 {
     unsigned byte = i * HLL_BITS / 8, fb = i * HLL_BITS & 7, fb8 = 8 - fb;
 
-    p[byte] &= (uint8_t)~(63u << fb);
+    p[byte] &= (uint8_t) ~(63u << fb);
     p[byte] |= (uint8_t)(v << fb);
     if (byte + 1 < RDS_HLL_DENSE_SIZE - 16) {
-        p[byte + 1] &= (uint8_t)~(63u >> fb8);
+        p[byte + 1] &= (uint8_t) ~(63u >> fb8);
         p[byte + 1] |= (uint8_t)(v >> fb8);
     }
 }

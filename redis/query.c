@@ -129,13 +129,13 @@ static void fold_totals(json_t *sum, const redisReply *r)
         }
         char group[32];
         snprintf(group, sizeof(group), "%.*s", (int)(colon - f), f);
-        const char *key = strcmp(group, "class") == 0     ? "by_class"
-                          : strcmp(group, "proto") == 0   ? "by_proto"
-                          : strcmp(group, "tool") == 0    ? "by_tool"
-                          : strcmp(group, "ignored") == 0 ? "ignored"
+        const char *key = strcmp(group, "class") == 0       ? "by_class"
+                          : strcmp(group, "proto") == 0     ? "by_proto"
+                          : strcmp(group, "tool") == 0      ? "by_tool"
+                          : strcmp(group, "ignored") == 0   ? "ignored"
                           : strcmp(group, "malformed") == 0 ? "malformed"
                           : strcmp(group, "truncated") == 0 ? "truncated"
-                                                          : NULL;
+                                                            : NULL;
         if (!key)
             continue;
         json_t *g = json_object_get(sum, key);
@@ -289,10 +289,9 @@ static json_t *top_list(struct rds_conn *c, struct accs *a, const struct bref *b
             unsigned port = 0;
             if (sscanf(x->key, "%7[^/]/%u", proto, &port) != 2)
                 continue;
-            json_array_append_new(list, json_pack("{sssIsIsI}", "proto", proto, "port",
-                                                  (json_int_t)port, "packets",
-                                                  (json_int_t)x->packets, "sources",
-                                                  (json_int_t)sources));
+            json_array_append_new(
+                list, json_pack("{sssIsIsI}", "proto", proto, "port", (json_int_t)port, "packets",
+                                (json_int_t)x->packets, "sources", (json_int_t)sources));
         } else {
             json_array_append_new(list, json_pack("{sssIsI}", "cc", x->key, "packets",
                                                   (json_int_t)x->packets, "sources",
@@ -310,8 +309,8 @@ static void us_to_text(json_t *o, const char *us_key, const char *key)
 
     if (!json_is_integer(v))
         return;
-    json_object_set_new(o, key,
-                        json_string(ds_time_format_us(json_integer_value(v) * 1000, ts, sizeof(ts))));
+    json_object_set_new(
+        o, key, json_string(ds_time_format_us(json_integer_value(v) * 1000, ts, sizeof(ts))));
     json_object_del(o, us_key);
 }
 
@@ -332,7 +331,8 @@ static json_t *shard_find(const char *value, size_t len, const char *ip)
                 return NULL;
             us_to_text(rec, "first_us", "first");
             us_to_text(rec, "last_us", "last");
-            json_array_foreach(json_object_get(rec, "samples"), i, sample) us_to_text(sample, "t_us", "t");
+            json_array_foreach(json_object_get(rec, "samples"), i, sample)
+                us_to_text(sample, "t_us", "t");
             return rec;
         }
         p = line_end + 1;
@@ -396,8 +396,7 @@ static json_t *records_sum(json_t *records)
     size_t i;
     json_t *r;
 
-    json_array_foreach(records, i, r)
-    {
+    json_array_foreach(records, i, r) {
         const char *k;
         json_t *v;
         packets += json_integer_value(json_object_get(r, "packets"));
@@ -408,11 +407,10 @@ static json_t *records_sum(json_t *records)
             first = f;
         if (l && (!last || strcmp(l, last) > 0))
             last = l;
-        json_object_foreach(json_object_get(r, "by_class"), k, v) add_int(cls, k,
-                                                                          json_integer_value(v));
+        json_object_foreach(json_object_get(r, "by_class"), k, v)
+            add_int(cls, k, json_integer_value(v));
         syn += (uint64_t)json_integer_value(json_object_get(r, "syn"));
-        json_object_foreach(json_object_get(r, "tool_matches"), k, v)
-        {
+        json_object_foreach(json_object_get(r, "tool_matches"), k, v) {
             int t = ds_name_find(ds_tool_names, DS_TOOL_N, k);
             if (t >= 0)
                 matches[t] += (uint64_t)json_integer_value(v);
@@ -491,12 +489,12 @@ static json_t *top_sources(struct rds_conn *c, const struct bref *b, size_t n, u
             return NULL;
         }
         sum = records_sum(records);
-        json_array_append_new(
-            list, json_pack("{sssOsOsOsOss}", "ip", acc.v[i].key, "packets",
-                            json_object_get(sum, "packets"), "cc", json_object_get(sum, "cc"),
-                            "asn", json_object_get(sum, "asn"), "tool",
-                            json_object_get(sum, "tool"), "class",
-                            dominant_class(json_object_get(sum, "by_class"))));
+        json_array_append_new(list, json_pack("{sssOsOsOsOss}", "ip", acc.v[i].key, "packets",
+                                              json_object_get(sum, "packets"), "cc",
+                                              json_object_get(sum, "cc"), "asn",
+                                              json_object_get(sum, "asn"), "tool",
+                                              json_object_get(sum, "tool"), "class",
+                                              dominant_class(json_object_get(sum, "by_class"))));
         json_decref(sum);
         json_decref(records);
     }
@@ -507,7 +505,7 @@ static json_t *top_sources(struct rds_conn *c, const struct bref *b, size_t n, u
 json_t *rds_query_summary(struct rds_conn *c, int64_t from, int64_t to, const char *sensor,
                           unsigned top, char *err, size_t errlen)
 {
-    static const char *const mal_names[] = {"total", "bad_timestamp", "link_truncated",
+    static const char *const mal_names[] = {"total",        "bad_timestamp",  "link_truncated",
                                             "ip_truncated", "bad_ip_version", "bad_ip_header"};
     static const char *const ign_names[] = {"total", "non_ip", "not_darknet", "excluded"};
     json_t *sum = json_object(), *sensors = json_array(), *x;
@@ -519,7 +517,8 @@ json_t *rds_query_summary(struct rds_conn *c, int64_t from, int64_t to, const ch
 
     if (list_buckets(c, from, to, sensor, &b, &n, sensors, err, errlen) < 0)
         goto fail;
-    json_object_set_new(sum, "from", json_string(ds_time_format(from * DS_NS_PER_SEC, ts, sizeof(ts))));
+    json_object_set_new(sum, "from",
+                        json_string(ds_time_format(from * DS_NS_PER_SEC, ts, sizeof(ts))));
     json_object_set_new(sum, "to", json_string(ds_time_format(to * DS_NS_PER_SEC, ts, sizeof(ts))));
     json_object_set_new(sum, "packets", json_integer(0));
     json_object_set_new(sum, "bytes", json_integer(0));

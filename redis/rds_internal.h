@@ -12,8 +12,7 @@ redisContext *rds_conn_ctx(struct rds_conn *c);
 int rds_conn_fail(struct rds_conn *c, const char *what, const redisReply *r);
 
 /* Key of a bucket part: "ds:v1:{sensor:start}:part". */
-const char *rds_key_hour(char *buf, size_t len, const char *sensor, int64_t hour,
-                         const char *part);
+const char *rds_key_hour(char *buf, size_t len, const char *sensor, int64_t hour, const char *part);
 
 #define RDS_KEY_MAX 192
 

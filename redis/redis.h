@@ -59,10 +59,10 @@ DS_WARN_UNUSED int rds_embedded_ensure(const char *state_dir, const struct ds_us
 
 /* ---------------------------------------------------------------- buckets */
 
-#define RDS_SOURCE_PORTS_MAX   16
-#define RDS_SOURCE_SAMPLES     3
-#define RDS_SOURCE_PREFIXES    64 /* darknet prefixes tracked per source (bitmask) */
-#define RDS_PORT_HLL_MAX       256 /* ports per bucket that get a HyperLogLog of sources */
+#define RDS_SOURCE_PORTS_MAX 16
+#define RDS_SOURCE_SAMPLES   3
+#define RDS_SOURCE_PREFIXES  64  /* darknet prefixes tracked per source (bitmask) */
+#define RDS_PORT_HLL_MAX     256 /* ports per bucket that get a HyperLogLog of sources */
 
 struct rds_totals {
     uint64_t packets, bytes;
@@ -72,9 +72,9 @@ struct rds_totals {
     uint64_t ignored[DS_IGN_N];
     uint64_t malformed[DS_MAL_N];
     uint64_t truncated[DS_TRUNC_N];
-    uint64_t sources;          /* distinct sources in this part (exact) */
-    uint64_t sources_dropped;  /* packets whose source record could not be kept (bound) */
-    uint64_t late;             /* packets that arrived after their bucket was flushed */
+    uint64_t sources;         /* distinct sources in this part (exact) */
+    uint64_t sources_dropped; /* packets whose source record could not be kept (bound) */
+    uint64_t late;            /* packets that arrived after their bucket was flushed */
 };
 
 struct rds_port {
@@ -109,13 +109,13 @@ struct rds_source {
     uint64_t by_class[DS_CLASS_N];
     uint64_t pure_syns;
     uint64_t tool_matches[DS_TOOL_N];
-    uint64_t dsts;          /* distinct darknet addresses hit */
-    bool dsts_estimated;    /* dsts is an estimate (above the exact bound) */
+    uint64_t dsts;           /* distinct darknet addresses hit */
+    bool dsts_estimated;     /* dsts is an estimate (above the exact bound) */
     uint64_t ports_distinct; /* distinct destination ports (lower bound when above the table) */
     unsigned n_ports;
     struct rds_port ports[RDS_SOURCE_PORTS_MAX]; /* busiest first; .sources unused */
-    uint64_t prefixes;       /* bit i: darknet prefix i was hit */
-    uint8_t protos;          /* bit per enum ds_proto seen */
+    uint64_t prefixes;                           /* bit i: darknet prefix i was hit */
+    uint8_t protos;                              /* bit per enum ds_proto seen */
     struct ds_geo geo;
     bool has_geo;
     unsigned n_samples;
@@ -145,8 +145,8 @@ struct rds_hll {
 
 struct rds_bucket {
     const char *sensor;
-    int64_t start;   /* seconds since the epoch, a multiple of seconds */
-    int64_t seconds; /* bucket length */
+    int64_t start;     /* seconds since the epoch, a multiple of seconds */
+    int64_t seconds;   /* bucket length */
     uint64_t flush_id; /* unique per (run, bucket, part): the write is applied once */
     struct rds_totals tot;
     const struct rds_port *ports;

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH 1000     /* fields or elements per command */
-#define TOP_SOURCES 1000 /* per part in the top ZSET */
-#define OBUF_PUSH (16u << 20) /* bytes of pipelined commands before they are pushed out */
+#define BATCH               1000        /* fields or elements per command */
+#define TOP_SOURCES         1000        /* per part in the top ZSET */
+#define OBUF_PUSH           (16u << 20) /* bytes of pipelined commands before they are pushed out */
 #define RDS_SHARD_MAX_BYTES (512u << 20)
 
 const char *rds_key_bucket(char *buf, size_t len, const char *sensor, int64_t start,
@@ -19,8 +19,7 @@ const char *rds_key_bucket(char *buf, size_t len, const char *sensor, int64_t st
     return buf;
 }
 
-const char *rds_key_hour(char *buf, size_t len, const char *sensor, int64_t hour,
-                         const char *part)
+const char *rds_key_hour(char *buf, size_t len, const char *sensor, int64_t hour, const char *part)
 {
     snprintf(buf, len, RDS_SCHEMA ":{%s:h%lld}:%s", sensor, (long long)hour, part);
     return buf;
@@ -238,7 +237,7 @@ struct top {
     struct {
         uint64_t packets;
         char ip[DS_ADDR_STRLEN];
-    } *e;
+    } * e;
     size_t n;
 };
 

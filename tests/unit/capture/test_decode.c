@@ -1123,7 +1123,8 @@ static void test_udp_cut_to_1_byte_is_other(void **state)
     assert_int_equal(d.pkt.trunc, DS_TRUNC_UDP);
 }
 
-/* the source port alone decides the DNS-answer rule: 2 bytes classify, without a port table entry */
+/* the source port alone decides the DNS-answer rule: 2 bytes classify, without a port table entry
+ */
 static void test_udp_cut_to_2_bytes_is_classified(void **state)
 {
     struct decoded d = DECODE_CUT(DLT_RAW, ipv4_udp, 20 + 2);

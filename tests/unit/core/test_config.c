@@ -602,8 +602,8 @@ static void test_half_location_refused(void **state)
 
     (void)state;
     ds_config_init(&cfg);
-    assert_int_equal(
-        ds_config_set(&cfg, "sensor.location.longitude", "139.7", 0, err, sizeof(err)), 0);
+    assert_int_equal(ds_config_set(&cfg, "sensor.location.longitude", "139.7", 0, err, sizeof(err)),
+                     0);
     assert_int_equal(ds_config_finish(&cfg, err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "configuration: key 'sensor.location': expected both latitude and "
                              "longitude, got only longitude");
