@@ -350,9 +350,6 @@ void cap_flusher_push(struct cap_flusher *f, struct cap_bucket *b, uint64_t flus
  * Returns the number of buckets that could not be written. */
 uint64_t cap_flusher_finish(struct cap_flusher *f);
 void cap_flusher_free(struct cap_flusher *f);
-/* Counters for the sensor record. */
-void cap_flusher_stats(struct cap_flusher *f, uint64_t *written, uint64_t *dropped,
-                       uint64_t *dropped_packets);
 /* Latest per-source kernel statistics to publish with the sensor record (JSON, borrowed). */
 void cap_flusher_set_sources(struct cap_flusher *f, json_t *sources_take);
 

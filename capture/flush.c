@@ -461,9 +461,12 @@ static int write_job(struct cap_flusher *f, struct cap_job *j)
     rb.darknet = &f->cfg->darknet;
     ds_time_ns t1 = ds_time_monotonic();
     rc = rds_bucket_write(f->conn, &rb, &o);
-    ds_log(DS_LOG_DEBUG, "flush", "bucket %lld: %zu sources, export %.2f s, write %.2f s",
+    ds_log(DS_LOG_DEBUG, "flush",
+           "bucket %lld: %zu sources, export %.2f s, write %.2f s; GeoIP %llu lookups, %llu "
+           "answered by the /24 cache so far",
            (long long)rb.start, j->b->src.n, (double)(t1 - t0) / 1e9,
-           (double)(ds_time_monotonic() - t1) / 1e9);
+           (double)(ds_time_monotonic() - t1) / 1e9, (unsigned long long)f->geo_lookups,
+           (unsigned long long)f->geo_hits);
     export_fini(&e);
     return rc;
 }
@@ -602,16 +605,6 @@ uint64_t cap_flusher_finish(struct cap_flusher *f)
         pthread_join(f->thread, NULL);
     f->started = false;
     return f->unwritten;
-}
-
-void cap_flusher_stats(struct cap_flusher *f, uint64_t *written, uint64_t *dropped,
-                       uint64_t *dropped_packets)
-{
-    pthread_mutex_lock(&f->lock);
-    *written = f->written;
-    *dropped = f->dropped;
-    *dropped_packets = f->dropped_packets;
-    pthread_mutex_unlock(&f->lock);
 }
 
 void cap_flusher_set_sources(struct cap_flusher *f, json_t *sources_take)
