@@ -51,7 +51,7 @@ static struct cap_src *src_get(struct cap_bucket *b, const struct ds_addr *a, ui
         return NULL;
     if (*slot)
         return *slot;
-    s = cap_arena_alloc(&b->arena, sizeof(*s));
+    s = cap_arena_alloc(&b->arena, sizeof(*s)); /* arena blocks are 64-byte aligned */
     if (!s)
         return NULL;
     s->addr = *a;
@@ -327,8 +327,10 @@ void cap_bucket_prefetch_entry(const struct cap_bucket *b, uint64_t h)
     if (!b->src.cap)
         return;
     slot = &b->src.slot[h & (b->src.cap - 1)];
-    if (slot->p && slot->h == h)
+    if (slot->p && slot->h == h) {
         __builtin_prefetch(slot->p, 1);
+        __builtin_prefetch((const char *)slot->p + 64, 1);
+    }
 }
 
 void cap_bucket_prefetch_ext(const struct cap_bucket *b, const struct cap_pkt *p, uint64_t h)

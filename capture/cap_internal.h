@@ -104,30 +104,35 @@ struct cap_src_ext {
     struct rds_sample samples[RDS_SOURCE_SAMPLES - 1];
 };
 
+/* Field order matters: what every packet updates sits in the first two cache lines (the
+ * aggregation prefetches both), the sample and export-time fields after them. */
 struct cap_src {
+    /* line 0 */
     struct ds_addr addr;
-    uint64_t packets, bytes;
-    ds_time_ns first, last;
-    uint32_t by_class[DS_CLASS_N];
-    uint32_t pure_syns;
-    uint32_t tool[DS_TOOL_N];
-    uint32_t n_dst;      /* exact distinct destinations while <= CAP_DST_EXACT */
-    uint32_t dst0;       /* first destination's hash */
+    uint8_t protos;
+    uint8_t n_samples;
     uint8_t port0_proto; /* first port, when the source has one port */
     bool has_port0;
     uint16_t port0;
+    uint32_t n_dst; /* exact distinct destinations while <= CAP_DST_EXACT */
+    uint32_t dst0;  /* first destination's hash */
+    uint32_t pure_syns;
+    uint64_t packets, bytes;
+    ds_time_ns last;
+    struct cap_src_ext *ext;
+    /* line 1 */
+    ds_time_ns first;
+    uint32_t by_class[DS_CLASS_N];
+    uint32_t tool[DS_TOOL_N];
     uint64_t port0_count;
     uint64_t prefixes;
-    uint8_t protos;
-    uint8_t n_samples;
+    /* the first packet's summary, and fields filled at export (flusher thread) */
     struct rds_sample sample0;
-    struct cap_src_ext *ext;
-    /* filled at export (flusher thread) */
     char cc[3];
     bool has_location;
     float lat, lon;
     uint32_t asn;
-};
+} __attribute__((aligned(64)));
 
 struct cap_victim {
     struct rds_victim v;
