@@ -21,8 +21,30 @@ int ds_addr_parse(const char *s, struct ds_addr *out)
     return -EINVAL;
 }
 
+/* IPv4 by hand: inet_ntop formats with sprintf, and records hold millions of addresses. */
+static const char *format_v4(const uint8_t *b, char *buf, size_t len)
+{
+    char tmp[16], *p = tmp;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+    if ((size_t)(p - tmp) > len)
+        return NULL;
+    memcpy(buf, tmp, (size_t)(p - tmp));
+    return buf;
+}
+
 const char *ds_addr_format(const struct ds_addr *a, char *buf, size_t len)
 {
+    if (a->family == 4 && format_v4(a->b, buf, len))
+        return buf;
     if (a->family == 4 || a->family == 6) {
         if (inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->b, buf, (socklen_t)len))
             return buf;
