@@ -563,8 +563,13 @@ void cap_bucket_merge(struct cap_bucket *d, struct cap_bucket *s)
 
 void cap_src_export(const struct cap_src *s, unsigned ports_max, struct rds_source *o)
 {
-    memset(o, 0, sizeof(*o));
+    /* every field is assigned (no memset of the whole: a million records per bucket); ports,
+     * samples and geo are read only up to n_ports, n_samples and has_geo */
     o->addr = s->addr;
+    o->dsts_estimated = false;
+    o->ports_distinct = 0;
+    o->n_ports = 0;
+    o->has_geo = false;
     o->packets = s->packets;
     o->bytes = s->bytes;
     o->first = s->first;
