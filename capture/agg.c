@@ -338,6 +338,13 @@ void cap_bucket_prefetch_ext(const struct cap_bucket *b, const struct cap_pkt *p
     const struct cap_slot *slot;
     const struct cap_src *s;
 
+    /* the (source, port) pair's slot, and a backscatter victim's */
+    if (b->pair_cap && p->has_ports && (p->proto == DS_PROTO_TCP || p->proto == DS_PROTO_UDP)) {
+        uint32_t pp = (uint32_t)(p->proto == DS_PROTO_TCP ? 0 : 1) << 16 | p->dport;
+        __builtin_prefetch(&b->pairs[ds_hash_u64((h ? h : 1) ^ pp) & (b->pair_cap - 1)], 1);
+    }
+    if (b->vic.cap && p->has_victim && p->cls == DS_CLASS_BACKSCATTER)
+        __builtin_prefetch(&b->vic.slot[ds_addr_hash(&p->victim) & (b->vic.cap - 1)], 1);
     if (!b->src.cap)
         return;
     slot = &b->src.slot[h & (b->src.cap - 1)];
@@ -347,7 +354,8 @@ void cap_bucket_prefetch_ext(const struct cap_bucket *b, const struct cap_pkt *p
     if (s->ext) {
         __builtin_prefetch(s->ext, 1);
         if (s->ext->hll)
-            __builtin_prefetch(&s->ext->hll[0], 1);
+            __builtin_prefetch(&s->ext->hll[ds_hash_u64(dst_hash(&p->dst)) & (CAP_HLL_REGS - 1)],
+                               1);
         else
             __builtin_prefetch(&s->ext->dst[(dst_hash(&p->dst) * 2654435761u) >> 27], 1);
     }
