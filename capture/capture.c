@@ -124,6 +124,23 @@ int cap_capture_check(const struct ds_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "capture: no darknet prefixes: give --darknet CIDR (key 'darknet')");
         return -EINVAL;
     }
+    if (cfg->bpf && *cfg->bpf) {
+        /* syntax is checked once here, so a typo is a configuration error, not a failed source */
+        pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+        struct bpf_program prog;
+        int rc = dead ? pcap_compile(dead, &prog, cfg->bpf, 1, PCAP_NETMASK_UNKNOWN) : -1;
+        if (rc < 0) {
+            snprintf(err, errlen, "%s: key 'capture.bpf': expected a BPF filter, got \"%s\" (%s)",
+                     cfg->source_file ? cfg->source_file : "command line", cfg->bpf,
+                     dead ? pcap_geterr(dead) : "out of memory");
+        } else {
+            pcap_freecode(&prog);
+        }
+        if (dead)
+            pcap_close(dead);
+        if (rc < 0)
+            return -EINVAL;
+    }
     return 0;
 }
 

@@ -12,7 +12,8 @@ static int file_open(struct cap_source *s, char *err, size_t errlen)
     pcap_t *p = pcap_open_offline_with_tstamp_precision(s->name, PCAP_TSTAMP_PRECISION_NANO, ebuf);
 
     if (!p) {
-        snprintf(err, errlen, "%s: %s", s->name, ebuf);
+        /* libpcap's message names the file already */
+        snprintf(err, errlen, "%s", ebuf);
         return -1;
     }
     if (s->cfg->bpf && *s->cfg->bpf) {

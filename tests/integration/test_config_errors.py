@@ -57,6 +57,16 @@ c.eq("bad --darknet: exit status", r.returncode, 2)
 c.true(f"bad --darknet names the command line: {r.stderr!r}",
        "command line: key 'darknet'" in r.stderr)
 
+r = dslib.run(["capture", "--darknet", "198.18.0.0/15", "--read", "/dev/null", "--set",
+               "capture.bpf=tcp and not"], check=False)
+c.eq("bad BPF filter: exit status", r.returncode, 2)
+c.true(f"bad BPF filter names the key: {r.stderr!r}", "key 'capture.bpf': expected a BPF filter" in r.stderr)
+r = dslib.run(["capture", "--darknet", "198.18.0.0/15", "--read", os.path.join(d, "nope.pcap"),
+               "--redis", "unix:" + os.path.join(d, "none.sock")], check=False)
+c.eq("missing capture file: exit status", r.returncode, 1)
+c.true(f"missing capture file named once: {r.stderr!r}",
+       r.stderr.count("nope.pcap") == 1 and "No such file" in r.stderr)
+
 good = os.path.join(d, "good.json")
 json.dump({"darknet": ["198.18.0.0/15", "2001:db8::/32"], "bucket_seconds": 30,
            "sensor": {"name": "tokyo-1", "location": {"latitude": 35.68, "longitude": 139.76,
