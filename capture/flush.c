@@ -550,6 +550,9 @@ static void *flusher_main(void *arg)
             job_free(j);
             if (empty)
                 update_sensor(f);
+            /* now and then, forget index entries of buckets that have expired */
+            if (f->written % 64 == 1 && rds_index_trim(f->conn, f->cfg->sensor_name, 256) < 0)
+                ds_log(DS_LOG_DEBUG, "flush", "index trim: %s", rds_conn_error(f->conn));
             continue;
         }
         if (rc == -ENOMEM) {

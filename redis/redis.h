@@ -193,6 +193,10 @@ unsigned rds_shard_of_hash(uint64_t h);
 DS_WARN_UNUSED int rds_bucket_write(struct rds_conn *c, const struct rds_bucket *b,
                                     const struct rds_write_opts *o);
 
+/* Removes index entries (bucket and roll-up starts) whose keys have expired, looking at the
+ * oldest `max` of each index. Returns the number removed, or -errno. */
+int rds_index_trim(struct rds_conn *c, const char *sensor, unsigned max);
+
 /* Registers or refreshes a sensor (name, location, darknet prefixes, last bucket, counters). */
 DS_WARN_UNUSED int rds_sensor_update(struct rds_conn *c, const char *sensor, json_t *info);
 

@@ -685,6 +685,65 @@ int rds_bucket_write(struct rds_conn *c, const struct rds_bucket *b, const struc
     return rc;
 }
 
+/* One index: ZRANGE the oldest, EXISTS each one's key (pipelined), ZREM the expired. */
+static int trim_one(struct rds_conn *c, const char *index, const char *sensor, bool hourly,
+                    unsigned max)
+{
+    redisContext *ctx = rds_conn_ctx(c);
+    redisReply *r = redisCommand(ctx, "ZRANGE %s 0 %u", index, max ? max - 1 : 0);
+    char key[RDS_KEY_MAX];
+    int removed = 0;
+
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        rds_conn_fail(c, "ZRANGE", r);
+        if (r)
+            freeReplyObject(r);
+        return -EIO;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        int64_t start = strtoll(r->element[i]->str, NULL, 10);
+        if (hourly)
+            rds_key_hour(key, sizeof(key), sensor, start, "tot");
+        else
+            rds_key_bucket(key, sizeof(key), sensor, start, "meta");
+        redisAppendCommand(ctx, "EXISTS %s", key);
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        void *v = NULL;
+        if (redisGetReply(ctx, &v) != REDIS_OK) {
+            freeReplyObject(r);
+            return rds_conn_fail(c, "EXISTS", NULL);
+        }
+        redisReply *e = v;
+        if (e->type == REDIS_REPLY_INTEGER && e->integer == 0) {
+            redisReply *z = redisCommand(ctx, "ZREM %s %s", index, r->element[i]->str);
+            if (z && z->type == REDIS_REPLY_INTEGER)
+                removed += (int)z->integer;
+            if (z)
+                freeReplyObject(z);
+        }
+        freeReplyObject(e);
+    }
+    freeReplyObject(r);
+    return removed;
+}
+
+int rds_index_trim(struct rds_conn *c, const char *sensor, unsigned max)
+{
+    char index[RDS_KEY_MAX];
+    int a, b;
+
+    if (!rds_conn_ctx(c))
+        return -ENOTCONN;
+    snprintf(index, sizeof(index), RDS_SCHEMA ":idx:%s", sensor);
+    a = trim_one(c, index, sensor, false, max);
+    if (a < 0)
+        return a;
+    snprintf(index, sizeof(index), RDS_SCHEMA ":hidx:%s", sensor);
+    b = trim_one(c, index, sensor, true, max);
+    return b < 0 ? b : a + b;
+}
+
 int rds_sensor_update(struct rds_conn *c, const char *sensor, json_t *info)
 {
     char *text = json_dumps(info, JSON_COMPACT);

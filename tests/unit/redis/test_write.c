@@ -191,11 +191,35 @@ static void test_ttl_from_write(void **state)
     redisFree(ctx);
 }
 
+/* Index entries of expired buckets are trimmed; live ones stay. */
+static void test_index_trim(void **state)
+{
+    struct rds_write_opts o = {1, 1};
+    struct rds_bucket b;
+    struct one_source src;
+    char err[256];
+    struct rds_conn *c = rds_conn_new(url, NULL, NULL, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(c);
+    assert_int_equal(rds_conn_ensure(c), 0);
+    bucket_init(&b, &src, 0x3333, false);
+    b.sensor = "short";
+    assert_int_equal(rds_bucket_write(c, &b, &o), 0);
+    assert_int_equal(rds_index_trim(c, "short", 100), 0);
+    struct timespec ts = {2, 200 * 1000000L};
+    nanosleep(&ts, NULL); /* retention 1 s */
+    assert_int_equal(rds_index_trim(c, "short", 100), 2);
+    assert_int_equal(rds_index_trim(c, "unit", 100), 0); /* an hour's retention: kept */
+    rds_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_applied_once_and_late_part_adds),
         cmocka_unit_test(test_ttl_from_write),
+        cmocka_unit_test(test_index_trim),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);
 }
