@@ -134,3 +134,41 @@ class Checker:
             print(f"{self.name}: no checks ran")
             sys.exit(1)
         print(f"{self.name}: {self.checks} checks passed")
+
+
+def sh(*args, check=True):
+    return subprocess.run(args, check=check, capture_output=True, text=True)
+
+
+class VethPair:
+    """Two network namespaces of the calling test ("<tag>-snd", "<tag>-cap") joined by a veth
+    pair (veth-s, veth-c), with IPv6 off so the kernel adds no chatter. Deleted at exit, also
+    on failure. Nothing here has a route anywhere else."""
+
+    def __init__(self, tag):
+        self.snd, self.cap = f"{tag}-snd", f"{tag}-cap"
+        atexit.register(self.delete)
+        self.delete()
+        for ns in (self.snd, self.cap):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+               "net.ipv6.conf.default.disable_ipv6=1")
+        self.link_up()
+
+    def delete(self):
+        for ns in (self.snd, self.cap):
+            sh("ip", "netns", "del", ns, check=False)
+
+    def link_up(self):
+        sh("ip", "link", "add", "veth-s", "netns", self.snd, "type", "veth", "peer", "name",
+           "veth-c", "netns", self.cap)
+        for ns, dev in ((self.snd, "veth-s"), (self.cap, "veth-c")):
+            sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+
+    def link_down(self):
+        sh("ip", "netns", "exec", self.snd, "ip", "link", "del", "veth-s")  # both ends go
+
+    def replay(self, name, pps=20000):
+        """tcpreplay of a shared capture from the sender side, bounded in rate and time."""
+        return sh("ip", "netns", "exec", self.snd, "timeout", "60", "tcpreplay", "-i", "veth-s",
+                  "--pps", str(pps), os.path.join(PCAPS, name)).stdout

@@ -2,7 +2,6 @@
 """A capture that loses its interface reopens it (with backoff, as an unprivileged process that
 kept only CAP_NET_RAW) and counts what arrives once the interface is back. Namespaces are this
 test's own and are always deleted. Needs root; exits 77 (skipped) otherwise."""
-import atexit
 import json
 import os
 import signal
@@ -17,57 +16,25 @@ if os.geteuid() != 0:
     print("interface reopen test needs root")
     sys.exit(77)
 
-tag = f"dr{os.getpid()}"
-SND, CAP = f"{tag}-snd", f"{tag}-cap"
+net = dslib.VethPair(f"dr{os.getpid()}")
 c = dslib.Checker("interface reopen")
-
-
-def sh(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True)
-
-
-def cleanup():
-    for ns in (SND, CAP):
-        sh("ip", "netns", "del", ns, check=False)
-
-
-def link_up():
-    sh("ip", "link", "add", "veth-s", "netns", SND, "type", "veth", "peer", "name", "veth-c",
-       "netns", CAP)
-    for ns, dev in ((SND, "veth-s"), (CAP, "veth-c")):
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
-
-
-def replay(name):
-    r = sh("ip", "netns", "exec", SND, "timeout", "60", "tcpreplay", "-i", "veth-s", "--pps",
-           "20000", os.path.join(dslib.PCAPS, name))
-    return r.stdout
-
-
-atexit.register(cleanup)
-cleanup()
-for ns in (SND, CAP):
-    sh("ip", "netns", "add", ns)
-    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-       "net.ipv6.conf.default.disable_ipv6=1")
-link_up()
 redis = dslib.Redis()
 want = {n: json.load(open(os.path.join(dslib.ROOT, "tests", "fixtures", "pcaps", n + ".json")))
         for n in ("synscan.pcap", "tcp_0_1000_20190821.pcap")}
-cap = subprocess.Popen(["ip", "netns", "exec", CAP, dslib.DARKSCOPE, "capture", "--redis",
+cap = subprocess.Popen(["ip", "netns", "exec", net.cap, dslib.DARKSCOPE, "capture", "--redis",
                         redis.url, "--sensor", "reopen", "--interface", "veth-c",
                         *dslib.EVERYTHING, "--set", "bucket_seconds=10",
                         "--set", "capture.lateness=1"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 time.sleep(1.5)
-replay("synscan.pcap")
+net.replay("synscan.pcap")
 time.sleep(0.5)
-sh("ip", "netns", "exec", SND, "ip", "link", "del", "veth-s")  # both ends go
+net.link_down()
 time.sleep(3)
 c.true("capture survives the loss of its interface", cap.poll() is None)
-link_up()
+net.link_up()
 time.sleep(3)  # the reopen backoff is at most a few seconds this early
-replay("tcp_0_1000_20190821.pcap")
+net.replay("tcp_0_1000_20190821.pcap")
 time.sleep(1)
 cap.send_signal(signal.SIGTERM)
 out, err = cap.communicate(timeout=30)

@@ -19,37 +19,12 @@ if os.geteuid() != 0:
     print("live interface test needs root")
     sys.exit(77)
 
-tag = f"ds{os.getpid()}"
-SND, CAP = f"{tag}-snd", f"{tag}-cap"
+net = dslib.VethPair(f"ds{os.getpid()}")
 c = dslib.Checker("live interface")
-
-
-def sh(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True)
-
-
-def cleanup():
-    for ns in (SND, CAP):
-        sh("ip", "netns", "del", ns, check=False)
-
-
-import atexit  # noqa: E402
-atexit.register(cleanup)
-cleanup()
-for ns in (SND, CAP):
-    sh("ip", "netns", "add", ns)
-    # no IPv6 autoconfiguration chatter (router solicitations, MLD) on the test link
-    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-       "net.ipv6.conf.default.disable_ipv6=1")
-sh("ip", "link", "add", "veth-s", "netns", SND, "type", "veth", "peer", "name", "veth-c",
-   "netns", CAP)
-for ns, dev in ((SND, "veth-s"), (CAP, "veth-c")):
-    sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
-
 redis = dslib.Redis()
 name = "zmap.pcap"
 want = json.load(open(os.path.join(dslib.ROOT, "tests", "fixtures", "pcaps", name + ".json")))
-cap = subprocess.Popen(["ip", "netns", "exec", CAP, dslib.DARKSCOPE, "capture", "--redis",
+cap = subprocess.Popen(["ip", "netns", "exec", net.cap, dslib.DARKSCOPE, "capture", "--redis",
                         redis.url, "--sensor", "veth", "--interface", "veth-c",
                         *dslib.EVERYTHING, "--set", "bucket_seconds=10",
                         "--set", "capture.lateness=1"],
@@ -61,10 +36,9 @@ fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in l
 c.true(f"capture dropped root: Uid {fields.get('Uid', '?')!r}",
        fields.get("Uid", "0").split()[0] != "0")
 c.eq("only CAP_NET_RAW kept (effective)", fields.get("CapEff", "").strip(), "0000000000002000")
-replay = sh("ip", "netns", "exec", SND, "timeout", "60", "tcpreplay", "-i", "veth-s",
-            "--pps", "20000", os.path.join(dslib.PCAPS, name))
-c.true(f"tcpreplay sent the file: {replay.stdout[-300:]!r}",
-       f"Successful packets:        {want['expect']['frames']}" in replay.stdout)
+replay = net.replay(name)
+c.true(f"tcpreplay sent the file: {replay[-300:]!r}",
+       f"Successful packets:        {want['expect']['frames']}" in replay)
 time.sleep(12)  # idle: the wall clock must close buckets with no packets arriving
 idle = dslib.summary(redis)
 c.eq("buckets closed by the wall clock while idle", idle["packets"], want["expect"]["packets"])
