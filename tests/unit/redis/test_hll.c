@@ -1,6 +1,7 @@
 /* rds_hll_dense() must make exactly the registers Redis's PFADD makes: checked against a real
  * redis-server this test starts on a unix socket of its own. */
 #include "redis/redis.h"
+#include "tests/unit/testlib/redis_server.h"
 
 #include <hiredis/hiredis.h>
 #include <setjmp.h>
@@ -15,34 +16,16 @@
 
 #include <cmocka.h>
 
-static char dir[] = "/tmp/ds-hll-XXXXXX";
 static char sock[300];
-static pid_t server;
 static redisContext *ctx;
 
 static int start_redis(void **state)
 {
     (void)state;
-    if (!mkdtemp(dir))
+    if (test_redis_start(sock, sizeof(sock)) < 0)
         return -1;
-    snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
-    server = fork();
-    if (server == 0) {
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
-               "--appendonly", "no", "--dir", dir, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        struct timespec ts = {0, 25 * 1000000L};
-        ctx = redisConnectUnix(sock);
-        if (ctx && !ctx->err)
-            return 0;
-        if (ctx)
-            redisFree(ctx);
-        ctx = NULL;
-        nanosleep(&ts, NULL);
-    }
-    return -1;
+    ctx = redisConnectUnix(sock);
+    return ctx && !ctx->err ? 0 : -1;
 }
 
 static int stop_redis(void **state)
@@ -50,10 +33,7 @@ static int stop_redis(void **state)
     (void)state;
     if (ctx)
         redisFree(ctx);
-    kill(server, SIGTERM);
-    waitpid(server, NULL, 0);
-    unlink(sock);
-    rmdir(dir);
+    test_redis_stop();
     return 0;
 }
 

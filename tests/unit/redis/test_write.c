@@ -2,6 +2,7 @@
  * same id is applied once, a late part (another id) adds up, keys expire `retention` after the
  * write whatever the bucket's age, and the reader finds what was written. */
 #include "redis/redis.h"
+#include "tests/unit/testlib/redis_server.h"
 
 #include <hiredis/hiredis.h>
 #include <setjmp.h>
@@ -16,44 +17,22 @@
 
 #include <cmocka.h>
 
-static char dir[] = "/tmp/ds-write-XXXXXX";
+static char sock[300];
 static char url[320];
-static pid_t server;
 
 static int start_redis(void **state)
 {
-    char sock[300];
-
     (void)state;
-    if (!mkdtemp(dir))
+    if (test_redis_start(sock, sizeof(sock)) < 0)
         return -1;
-    snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
     snprintf(url, sizeof(url), "unix:%s", sock);
-    server = fork();
-    if (server == 0) {
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
-               "--appendonly", "no", "--dir", dir, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        struct timespec ts = {0, 25 * 1000000L};
-        if (access(sock, F_OK) == 0)
-            return 0;
-        nanosleep(&ts, NULL);
-    }
-    return -1;
+    return 0;
 }
 
 static int stop_redis(void **state)
 {
-    char sock[300];
-
     (void)state;
-    kill(server, SIGTERM);
-    waitpid(server, NULL, 0);
-    snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
-    unlink(sock);
-    rmdir(dir);
+    test_redis_stop();
     return 0;
 }
 
@@ -169,12 +148,10 @@ static void test_retry_applied_once_and_late_part_adds(void **state)
 /* Retention counts from the write: a 2019 bucket written now lives `retention` seconds. */
 static void test_ttl_from_write(void **state)
 {
-    char sock[300];
     redisContext *ctx;
     redisReply *r;
 
     (void)state;
-    snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
     ctx = redisConnectUnix(sock);
     assert_non_null(ctx);
     r = redisCommand(ctx, "TTL ds:v1:{unit:1546300800}:tot");
