@@ -295,14 +295,62 @@ static void tx_push_out(struct tx *t)
 
 /* Records go to hash fields by shard ("0" … "1023"), each value holding the shard's records as
  * lines "address TAB json": thousands of Redis fields instead of millions. */
+/* One hash of shard fields (see write_sources): fields go out 16 per HSET, and the pipeline is
+ * pushed to Redis as it grows. */
+struct shard_hset {
+    struct tx *t;
+    const char *key;
+    unsigned fields;
+    bool any;
+};
+
+/* Adds the shard's lines; an overfull buffer fails the transaction. */
+static void shard_hset_add(struct shard_hset *h, unsigned shard, const struct ds_buf *buf)
+{
+    char field[16];
+
+    if (ds_buf_failed(buf)) {
+        ds_log(DS_LOG_ERROR, "redis", "shard %u of %s exceeds %u bytes", shard, h->key,
+               RDS_SHARD_MAX_BYTES);
+        h->t->err = -ENOSPC;
+        return;
+    }
+    if (!buf->len)
+        return;
+    if (h->fields == 0) {
+        tx_arg(h->t, "HSET");
+        tx_arg(h->t, h->key);
+    }
+    snprintf(field, sizeof(field), "%u", shard);
+    tx_arg(h->t, field);
+    tx_argn(h->t, buf->p, buf->len);
+    h->any = true;
+    if (++h->fields == 16) {
+        tx_send(h->t);
+        tx_push_out(h->t);
+        h->fields = 0;
+    }
+}
+
+static void shard_hset_end(struct shard_hset *h)
+{
+    if (h->fields)
+        tx_send(h->t);
+    if (h->any)
+        tx_expire_later(h->t, h->key);
+}
+
+/* Records go to hash fields by shard ("0" … "1023"), each value holding the shard's records as
+ * lines "address TAB json": thousands of Redis fields instead of millions. */
 static void write_sources(struct tx *t, const struct rds_bucket *b, const char *key,
                           const char *topkey)
 {
     struct rds_source s;
     struct top top = {calloc(TOP_SOURCES, sizeof(*top.e)), 0};
     const char *prefixes[RDS_SOURCE_PREFIXES];
-    char prefix_text[RDS_SOURCE_PREFIXES][DS_CIDR_STRLEN], ip[DS_ADDR_STRLEN], field[16];
-    unsigned n_prefixes = 0, fields = 0;
+    char prefix_text[RDS_SOURCE_PREFIXES][DS_CIDR_STRLEN], ip[DS_ADDR_STRLEN];
+    unsigned n_prefixes = 0;
+    struct shard_hset h = {t, key, 0, false};
     struct ds_buf buf;
 
     if (!top.e)
@@ -321,31 +369,10 @@ static void write_sources(struct tx *t, const struct rds_bucket *b, const char *
             ds_buf_addc(&buf, '\n');
             top_push(&top, s.packets, ip);
         }
-        if (ds_buf_failed(&buf)) {
-            ds_log(DS_LOG_ERROR, "redis", "shard %u of bucket %lld exceeds %d bytes", shard,
-                   (long long)b->start, RDS_SHARD_MAX_BYTES);
-            t->err = -ENOSPC;
-            break;
-        }
-        if (!buf.len)
-            continue;
-        if (fields == 0) {
-            tx_arg(t, "HSET");
-            tx_arg(t, key);
-        }
-        snprintf(field, sizeof(field), "%u", shard);
-        tx_arg(t, field);
-        tx_argn(t, buf.p, buf.len);
-        if (++fields == 16) {
-            tx_send(t);
-            tx_push_out(t);
-            fields = 0;
-        }
+        shard_hset_add(&h, shard, &buf);
     }
-    if (fields)
-        tx_send(t);
+    shard_hset_end(&h);
     ds_buf_fini(&buf);
-    tx_expire_later(t, key);
     /* ZADD INCR takes one member: late parts add with ZINCRBY one by one, whole buckets ZADD */
     for (size_t i = 0; i < top.n;) {
         if (b->late) {
@@ -374,9 +401,8 @@ static void write_sources(struct tx *t, const struct rds_bucket *b, const char *
 static void write_victims(struct tx *t, const struct rds_bucket *b, const char *key)
 {
     struct rds_victim v;
-    char ip[DS_ADDR_STRLEN], field[16];
-    unsigned fields = 0;
-    bool any = false;
+    char ip[DS_ADDR_STRLEN];
+    struct shard_hset h = {t, key, 0, false};
     struct ds_buf buf;
 
     if (!b->victim_next)
@@ -390,31 +416,10 @@ static void write_victims(struct tx *t, const struct rds_bucket *b, const char *
             rds_record_victim(&buf, &v);
             ds_buf_addc(&buf, '\n');
         }
-        if (ds_buf_failed(&buf)) {
-            t->err = -ENOSPC;
-            break;
-        }
-        if (!buf.len)
-            continue;
-        if (fields == 0) {
-            tx_arg(t, "HSET");
-            tx_arg(t, key);
-        }
-        snprintf(field, sizeof(field), "%u", shard);
-        tx_arg(t, field);
-        tx_argn(t, buf.p, buf.len);
-        any = true;
-        if (++fields == 16) {
-            tx_send(t);
-            tx_push_out(t);
-            fields = 0;
-        }
+        shard_hset_add(&h, shard, &buf);
     }
-    if (fields)
-        tx_send(t);
+    shard_hset_end(&h);
     ds_buf_fini(&buf);
-    if (any)
-        tx_expire_later(t, key);
 }
 
 /* Large sets are built here in Redis's dense encoding and merged in (SET scratch, PFMERGE,
