@@ -3,6 +3,7 @@
 #include "capture/capture.h"
 #include "core/core.h"
 #include "redis/redis.h"
+#include "web/web.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +31,7 @@ static void usage(FILE *out)
                  "\n"
                  "commands:\n"
                  "  capture        read interfaces and/or pcap files into Redis time-buckets\n"
+                 "  serve          the live map, its websocket and the REST API\n"
                  "  query summary  --from T --to T [--sensor S] [--top N]\n"
                  "  query source   IP [--from T] [--to T] [--sensor S]\n"
                  "  check-config   FILE\n"
@@ -46,7 +48,9 @@ static void usage(FILE *out)
                  "  --read FILE        a pcap/pcapng file (repeatable)\n"
                  "  --interface IF     a live interface (repeatable)\n"
                  "  --sensor NAME      sensor name\n"
-                 "  --speed S          max, realtime or xN\n");
+                 "  --speed S          max, realtime or xN\n"
+                 "serve options:\n"
+                 "  --listen ADDR:PORT address to serve on (default 127.0.0.1:8080)\n");
 }
 
 enum {
@@ -62,6 +66,7 @@ enum {
     OPT_FROM,
     OPT_TO,
     OPT_TOP,
+    OPT_LISTEN,
     OPT_HELP,
 };
 
@@ -78,6 +83,7 @@ static const struct option long_opts[] = {
     {"from", required_argument, NULL, OPT_FROM},
     {"to", required_argument, NULL, OPT_TO},
     {"top", required_argument, NULL, OPT_TOP},
+    {"listen", required_argument, NULL, OPT_LISTEN},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -135,6 +141,9 @@ static int parse_cli(int argc, char **argv, struct cli *c)
             break;
         case OPT_SPEED:
             rc = cli_set(c, "sources.speed", optarg);
+            break;
+        case OPT_LISTEN:
+            rc = cli_set(c, "web.listen", optarg);
             break;
         case OPT_SET: {
             char *eq = strchr(optarg, '=');
@@ -303,6 +312,13 @@ int main(int argc, char **argv)
             goto out;
         }
         status = run_capture(&cfg);
+    } else if (strcmp(cmd, "serve") == 0) {
+        if (cli.positional_n) {
+            fprintf(stderr, "darkscope serve: unexpected argument \"%s\"\n", cli.positional[0]);
+            status = EXIT_USAGE;
+            goto out;
+        }
+        status = web_serve(&cfg, DS_WEB_ROOT);
     } else if (strcmp(cmd, "query") == 0) {
         char *args[16];
         int n = 0;

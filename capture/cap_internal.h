@@ -303,6 +303,7 @@ struct cap_worker {
     ds_time_ns tokens_at;
     unsigned token_check;
     uint64_t seen_local;  /* counted packets not yet added to live_seen */
+    uint64_t seen_class_local[DS_CLASS_N];
     unsigned cap_workers; /* how many workers share live.max_events_per_second */
 
     int64_t handed_upto;
@@ -323,6 +324,9 @@ struct cap_worker {
     struct cap_live_event live[CAP_LIVE_RING];
     unsigned live_n;
     uint64_t live_seen, live_dropped;
+    uint64_t live_seen_class[DS_CLASS_N];
+    int64_t live_bucket_start; /* the newest open bucket (-1: none) and its sources so far */
+    uint64_t live_bucket_sources;
 };
 
 void *cap_worker_main(void *arg);

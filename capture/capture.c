@@ -107,6 +107,7 @@ static int worker_init(struct cap_capture *c, struct cap_worker *w, const char *
     w->done_upto = INT64_MIN;
     w->cap_workers = c->cfg->n_interfaces + c->cfg->n_files;
     pthread_mutex_init(&w->live_lock, NULL);
+    w->live_bucket_start = -1;
     if (!w->src.name)
         return -ENOMEM;
     return w->src.ops->open(&w->src, err, errlen) < 0 ? -EINVAL : 0;

@@ -77,7 +77,8 @@ static void publish_once(struct cap_live *l)
 {
     static struct cap_live_event buf[CAP_LIVE_RING];
     json_t *batch = json_object(), *events = json_array();
-    uint64_t seen = 0, lost = 0;
+    uint64_t seen = 0, lost = 0, by_class[DS_CLASS_N] = {0}, bucket_sources = 0;
+    int64_t bucket_start = -1;
     char ts[40];
 
     for (unsigned i = 0; i < l->n_workers; i++) {
@@ -91,6 +92,16 @@ static void publish_once(struct cap_live *l)
         lost += w->live_dropped;
         w->live_seen = 0;
         w->live_dropped = 0;
+        for (int c = 0; c < DS_CLASS_N; c++) {
+            by_class[c] += w->live_seen_class[c];
+            w->live_seen_class[c] = 0;
+        }
+        if (w->live_bucket_start > bucket_start) {
+            bucket_start = w->live_bucket_start;
+            bucket_sources = 0;
+        }
+        if (w->live_bucket_start == bucket_start && bucket_start >= 0)
+            bucket_sources += w->live_bucket_sources;
         pthread_mutex_unlock(&w->live_lock);
         for (unsigned k = 0; k < n; k++)
             json_array_append_new(events, event_json(l, &buf[k]));
@@ -104,6 +115,18 @@ static void publish_once(struct cap_live *l)
     json_object_set_new(batch, "sampled", json_integer((json_int_t)json_array_size(events)));
     json_object_set_new(batch, "seen_total", json_integer((json_int_t)l->seen_total));
     json_object_set_new(batch, "sampled_total", json_integer((json_int_t)l->sampled_total));
+    {
+        json_t *cls = json_object();
+        for (int c = 0; c < DS_CLASS_N; c++)
+            json_object_set_new(cls, ds_class_names[c], json_integer((json_int_t)by_class[c]));
+        json_object_set_new(batch, "by_class", cls);
+    }
+    if (bucket_start >= 0)
+        json_object_set_new(
+            batch, "bucket",
+            json_pack("{s:s,s:I}", "start",
+                      ds_time_format(bucket_start * DS_NS_PER_SEC, ts, sizeof(ts)), "sources",
+                      (json_int_t)bucket_sources));
     json_object_set_new(batch, "events", events);
     if (seen || json_array_size(events)) {
         char *text = json_dumps(batch, JSON_COMPACT);

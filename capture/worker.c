@@ -144,6 +144,17 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
     }
 }
 
+/* Adds the worker's own counts of counted packets to the shared ones (live_lock held). */
+static void flush_seen(struct cap_worker *w)
+{
+    w->live_seen += w->seen_local;
+    w->seen_local = 0;
+    for (int i = 0; i < DS_CLASS_N; i++) {
+        w->live_seen_class[i] += w->seen_class_local[i];
+        w->seen_class_local[i] = 0;
+    }
+}
+
 /* Samples a counted packet for the live map: a token bucket of live.max_events_per_second per
  * worker share, refilled from the clock only while starved (and then every 256 packets), so the
  * common path is a counter increment with no lock and no clock read. */
@@ -153,6 +164,7 @@ static void live_sample(struct cap_worker *w, const struct cap_pkt *p)
     double rate = (double)cfg->live_max_eps / w->cap_workers;
 
     w->seen_local++;
+    w->seen_class_local[p->cls]++;
     if (rate <= 0)
         return;
     if (w->tokens < 1) {
@@ -180,8 +192,7 @@ static void live_sample(struct cap_worker *w, const struct cap_pkt *p)
     } else {
         w->live_dropped++;
     }
-    w->live_seen += w->seen_local;
-    w->seen_local = 0;
+    flush_seen(w);
     pthread_mutex_unlock(&w->live_lock);
 }
 
@@ -250,8 +261,12 @@ static bool reopen(struct cap_worker *w)
 static void publish_stats(struct cap_worker *w)
 {
     pthread_mutex_lock(&w->live_lock);
-    w->live_seen += w->seen_local;
-    w->seen_local = 0;
+    flush_seen(w);
+    if (w->n_open) {
+        const struct cap_bucket *b = w->open[w->n_open - 1];
+        w->live_bucket_start = b->start;
+        w->live_bucket_sources = b->src.n;
+    }
     w->stat_frames = w->frames;
     w->stat_received = w->src.kernel_received;
     w->stat_dropped = w->src.kernel_dropped;

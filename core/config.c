@@ -149,6 +149,9 @@ static int key_set_text(struct ds_config *cfg, const struct ds_cfg_key *k, const
             return fail(err, errlen, origin, k, expected_text(k, exp, sizeof(exp)), "more");
         if (!*v)
             return fail(err, errlen, origin, k, "a non-empty string", got);
+        const char *why = k->check ? k->check(v) : NULL;
+        if (why)
+            return fail(err, errlen, origin, k, why, got);
         char *copy = strdup(v);
         if (!copy)
             return -ENOMEM;

@@ -42,6 +42,50 @@ static const char *check_speed(const char *v)
     return "max, realtime or xN (a speed-up factor from 0.01 to 1000000)";
 }
 
+static const char *check_listen(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    char *end;
+    long port;
+
+    if (!colon || colon == v)
+        return "ADDR:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"";
+    port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port > 65535 || end == colon + 1)
+        return "ADDR:PORT with a port from 1 to 65535";
+    return NULL;
+}
+
+static const char *check_tristate(const char *v)
+{
+    return strcmp(v, "auto") == 0 || strcmp(v, "true") == 0 || strcmp(v, "false") == 0
+               ? NULL
+               : "auto, true or false";
+}
+
+static const char *check_token(const char *v)
+{
+    const char *why = "NAME:SCOPE:SHA256 (scope viewer, soc or admin; 64 hex digits of the token's "
+                      "SHA-256)";
+    const char *a = strchr(v, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+    size_t scope_len;
+
+    if (!a || !b || a == v || a - v > 64)
+        return why;
+    scope_len = (size_t)(b - a - 1);
+    if (!((scope_len == 6 && strncmp(a + 1, "viewer", 6) == 0) ||
+          (scope_len == 3 && strncmp(a + 1, "soc", 3) == 0) ||
+          (scope_len == 5 && strncmp(a + 1, "admin", 5) == 0)))
+        return why;
+    if (strlen(b + 1) != 64)
+        return why;
+    for (const char *p = b + 1; *p; p++) {
+        if (!isxdigit((unsigned char)*p))
+            return why;
+    }
+    return NULL;
+}
+
 static const char *check_log_level(const char *v)
 {
     enum ds_log_level l;
@@ -114,6 +158,32 @@ const struct ds_cfg_key ds_cfg_keys[] = {
     {"live", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "Sampled live events for the map."},
     {"live.max_events_per_second", DS_CFG_INT, OFF(live_max_eps), 0, 0, 0, 100000, "200", NULL,
      "Upper bound of sampled events published per second per sensor (0: none); exact counters are published beside them."},
+    {"web", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL,
+     "`darkscope serve`: the live map, its websocket and the REST API (docs/websocket-protocol.md)."},
+    {"web.listen", DS_CFG_STRING, OFF(web_listen), 0, 0, 0, 0, "127.0.0.1:8080", check_listen,
+     "Address and port to listen on (`--listen`); `[::]:8080` or `0.0.0.0:8080` for every interface."},
+    {"web.root", DS_CFG_STRING, OFF(web_root), 0, 0, 0, 0, "", NULL,
+     "Directory of the page (index.html, its scripts, and node_modules served as /vendor/). Empty: the web/ directory darkscope was built from."},
+    {"web.tls", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "HTTPS and wss://, when both are set."},
+    {"web.tls.cert", DS_CFG_STRING, OFF(web_tls_cert), 0, 0, 0, 0, "", NULL,
+     "PEM certificate (chain) file."},
+    {"web.tls.key", DS_CFG_STRING, OFF(web_tls_key), 0, 0, 0, 0, "", NULL, "PEM private key file."},
+    {"web.require_token", DS_CFG_STRING, OFF(web_require_token), 0, 0, 0, 0, "auto",
+     check_tristate,
+     "`auto`: every endpoint and /live need a bearer token unless the listener is loopback; `true`: always; `false`: never (a public display)."},
+    {"web.tokens", DS_CFG_STRINGS, OFF(web_tokens), OFF(n_web_tokens), DS_CONFIG_MAX_LIST, 0, 0,
+     NULL, check_token,
+     "Access tokens as `NAME:SCOPE:SHA256` — scope `viewer` (map and API), `soc` (also alerts) or `admin`; the token itself is never stored: `printf %s TOKEN | sha256sum`."},
+    {"web.mask_sources", DS_CFG_BOOL, OFF(web_mask_sources), 0, 0, 0, 0, "false", NULL,
+     "Truncate source addresses to /24 (IPv4) and /48 (IPv6) before anything leaves the server (public displays)."},
+    {"web.max_clients", DS_CFG_INT, OFF(web_max_clients), 0, 0, 1, 100000, "2000", NULL,
+     "Websocket clients at once; further upgrades get 503."},
+    {"web.max_clients_per_address", DS_CFG_INT, OFF(web_max_clients_per_address), 0, 0, 1, 100000,
+     "32", NULL, "Websocket clients at once from one address; further upgrades get 503."},
+    {"web.ring_events", DS_CFG_INT, OFF(web_ring_events), 0, 0, 256, 1048576, "8192", NULL,
+     "Live events kept in the shared ring; a client further behind skips (and is told how many)."},
+    {"web.stall_timeout", DS_CFG_DURATION, OFF(web_stall_timeout), 0, 0, 5, 3600, "60", NULL,
+     "A websocket client that takes no frame for this long is closed."},
     {"user", DS_CFG_STRING, OFF(user), 0, 0, 0, 0, "", NULL,
      "Unprivileged user capture switches to after opening its sources when started as root. Default: `darkscope` if it exists, else `nobody`."},
     {"log", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "Logging."},

@@ -247,6 +247,17 @@ struct ds_config {
 
     int64_t live_max_eps;
 
+    char *web_listen; /* "ADDR:PORT" */
+    char *web_root;   /* "" = the built-in web/ directory */
+    char *web_tls_cert, *web_tls_key;
+    char *web_require_token; /* "auto", "true" or "false" */
+    unsigned n_web_tokens;
+    char *web_tokens[DS_CONFIG_MAX_LIST]; /* "name:scope:sha256hex" */
+    bool web_mask_sources;
+    int64_t web_max_clients, web_max_clients_per_address;
+    int64_t web_ring_events;
+    int64_t web_stall_timeout; /* seconds */
+
     char *user;
     char *log_level;
 };

@@ -244,6 +244,24 @@ int rds_conn_ensure(struct rds_conn *c)
     return 0;
 }
 
+int rds_conn_target(struct rds_conn *c, struct rds_target *t)
+{
+    if (c->embedded) {
+        char sock[512], err[256];
+        if (rds_embedded_ensure(c->state_dir, c->has_user ? &c->user : NULL, sock, sizeof(sock),
+                                err, sizeof(err)) < 0) {
+            snprintf(c->error, sizeof(c->error), "%s", err);
+            return -EIO;
+        }
+    }
+    t->host = c->path ? NULL : c->host;
+    t->path = c->path;
+    t->port = c->port;
+    t->db = c->db;
+    t->password = c->password;
+    return 0;
+}
+
 /* ---- embedded server */
 
 static bool socket_answers(const char *sock)

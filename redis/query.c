@@ -619,3 +619,101 @@ json_t *rds_query_source(struct rds_conn *c, const struct ds_addr *a, int64_t fr
     free(b);
     return out;
 }
+
+static int cmp_bref_start(const void *a, const void *b)
+{
+    const struct bref *x = a, *y = b;
+    return (x->start > y->start) - (x->start < y->start);
+}
+
+json_t *rds_query_timeline(struct rds_conn *c, int64_t from, int64_t to, int64_t step,
+                           const char *sensor, unsigned max_points, char *err, size_t errlen)
+{
+    json_t *out, *points, *sensors = json_array();
+    struct bref *b = NULL;
+    size_t n = 0, i = 0;
+    char ts[40];
+
+    if (step <= 0 || to <= from) {
+        snprintf(err, errlen, "timeline: empty range or step");
+        json_decref(sensors);
+        return NULL;
+    }
+    from -= ((from % step) + step) % step;
+    if ((uint64_t)((to - from + step - 1) / step) > max_points) {
+        snprintf(err, errlen, "timeline: more than %u points; use a larger step", max_points);
+        json_decref(sensors);
+        return NULL;
+    }
+    if (list_buckets(c, from, to, sensor, &b, &n, sensors, err, errlen) < 0) {
+        json_decref(sensors);
+        return NULL;
+    }
+    json_decref(sensors);
+    qsort(b, n, sizeof(b[0]), cmp_bref_start);
+    out = json_object();
+    points = json_array();
+    json_object_set_new(out, "from", json_string(ds_time_format(from * DS_NS_PER_SEC, ts, sizeof(ts))));
+    json_object_set_new(out, "to", json_string(ds_time_format(to * DS_NS_PER_SEC, ts, sizeof(ts))));
+    json_object_set_new(out, "step", json_integer(step));
+    json_object_set_new(out, "points", points);
+    for (int64_t p = from; p < to; p += step) {
+        json_t *pt = json_object(), *cls = zeros(ds_class_names, DS_CLASS_N);
+        size_t first = i;
+        json_int_t packets = 0;
+        int64_t sources;
+
+        for (; i < n && b[i].start < p + step; i++) {
+            char key[RDS_KEY_MAX];
+            redisReply *r = cmd(c, err, errlen, "HGETALL %s",
+                                rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "tot"));
+            if (!r)
+                goto fail_pt;
+            for (size_t k = 0; k + 1 < r->elements; k += 2) {
+                const char *f = r->element[k]->str;
+                json_int_t v = strtoll(r->element[k + 1]->str, NULL, 10);
+                if (strcmp(f, "packets") == 0)
+                    packets += v;
+                else if (strncmp(f, "class:", 6) == 0 && json_object_get(cls, f + 6))
+                    add_int(cls, f + 6, v);
+            }
+            freeReplyObject(r);
+        }
+        sources = union_count(c, b + first, i - first, "all", err, errlen);
+        if (sources < 0)
+            goto fail_pt;
+        json_object_set_new(pt, "t", json_string(ds_time_format(p * DS_NS_PER_SEC, ts, sizeof(ts))));
+        json_object_set_new(pt, "packets", json_integer(packets));
+        json_object_set_new(pt, "sources", json_integer(sources));
+        json_object_set_new(pt, "by_class", cls);
+        json_array_append_new(points, pt);
+        continue;
+    fail_pt:
+        json_decref(cls);
+        json_decref(pt);
+        json_decref(out);
+        free(b);
+        return NULL;
+    }
+    free(b);
+    return out;
+}
+
+json_t *rds_query_sensors(struct rds_conn *c, char *err, size_t errlen)
+{
+    redisReply *r = cmd(c, err, errlen, "HGETALL " RDS_SCHEMA ":sensors");
+    json_t *all;
+
+    if (!r)
+        return NULL;
+    all = json_object();
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        json_t *rec = json_loadb(r->element[i + 1]->str, r->element[i + 1]->len, 0, NULL);
+        if (rec && json_is_object(rec))
+            json_object_set_new(all, r->element[i]->str, rec);
+        else
+            json_decref(rec);
+    }
+    freeReplyObject(r);
+    return all;
+}

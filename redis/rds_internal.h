@@ -11,6 +11,15 @@ redisContext *rds_conn_ctx(struct rds_conn *c);
 /* Records an error from a failed command/reply and resets the connection. Returns -EIO. */
 int rds_conn_fail(struct rds_conn *c, const char *what, const redisReply *r);
 
+/* Where a connection goes, for the asynchronous connections of watch.c: host and port, or a
+ * unix socket path (host NULL); the embedded server is started when needed. Pointers stay valid
+ * while c lives. Returns 0 or -errno with c's error text set. */
+struct rds_target {
+    const char *host, *path, *password;
+    int port, db;
+};
+int rds_conn_target(struct rds_conn *c, struct rds_target *t);
+
 /* Key of a bucket part: "ds:v1:{sensor:start}:part". */
 const char *rds_key_hour(char *buf, size_t len, const char *sensor, int64_t hour, const char *part);
 

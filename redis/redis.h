@@ -215,6 +215,47 @@ json_t *rds_query_summary(struct rds_conn *c, int64_t from, int64_t to, const ch
 json_t *rds_query_source(struct rds_conn *c, const struct ds_addr *a, int64_t from, int64_t to,
                          const char *sensor, char *err, size_t errlen);
 
+/* Packets and sources per step of a time range: {"from","to","step","points":[{"t","packets",
+ * "sources","by_class"}]}. step is a multiple of the sensors' bucket length (seconds); sources
+ * per point are the union of the buckets' HyperLogLogs. At most max_points points. */
+json_t *rds_query_timeline(struct rds_conn *c, int64_t from, int64_t to, int64_t step,
+                           const char *sensor, unsigned max_points, char *err, size_t errlen);
+/* Every sensor record (ds:v1:sensors) as an object name → record. */
+json_t *rds_query_sensors(struct rds_conn *c, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- watching (serve) */
+
+/* Asynchronous connections on a libuv loop for the web server: one subscription to the live
+ * channel (never one per viewer) and one command connection that polls the sensor records and
+ * the alert stream. Lost connections are retried with backoff (200 ms doubling to 5 s).
+ * Everything runs on the loop's thread; callbacks get borrowed data. */
+struct uv_loop_s;
+struct rds_watch;
+
+struct rds_watch_ops {
+    /* One live batch as capture published it (JSON text, not NUL-terminated). */
+    void (*live)(void *ctx, const char *json, size_t len);
+    /* The sensor records, name → record. */
+    void (*sensors)(void *ctx, json_t *sensors);
+    /* A new entry of the alert stream (written by the aggregator). */
+    void (*alert)(void *ctx, const char *id, json_t *alert);
+    /* Both connections are up (true), or one was lost (false). */
+    void (*state)(void *ctx, bool up);
+};
+
+/* params: a connection prepared with rds_conn_new (only its target is used; the embedded
+ * server is started when needed). Returns NULL on out of memory. */
+struct rds_watch *rds_watch_new(struct uv_loop_s *loop, struct rds_conn *params,
+                                const struct rds_watch_ops *ops, void *ctx);
+/* Asks for the sensor records and new alerts (answers arrive through ops); skipped while the
+ * previous poll is unanswered. */
+void rds_watch_poll(struct rds_watch *w);
+/* Redis errors and lost connections since the start. */
+uint64_t rds_watch_errors(const struct rds_watch *w);
+bool rds_watch_up(const struct rds_watch *w);
+/* Closes the connections; the loop must run on until its handles are closed. Frees w. */
+void rds_watch_close(struct rds_watch *w);
+
 /* Formats the key of a bucket part into buf; exposed for tests and docs. */
 const char *rds_key_bucket(char *buf, size_t len, const char *sensor, int64_t start,
                            const char *part);

@@ -1,0 +1,640 @@
+/* HTTP: bearer tokens, the REST API (docs/websocket-protocol.md), /healthz and /metrics. REST
+ * queries run on one query thread with its own synchronous Redis connection; the service thread
+ * queues a job, and the thread hands the answer back through lws_cancel_service(), so a slow or
+ * unreachable Redis never stalls the websockets. */
+#include "redis/redis.h"
+#include "web/web_internal.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JOBS_MAX         64 /* queued REST queries; more get 503 */
+#define BODY_CHUNK       16384
+#define TIMELINE_POINTS  1440
+#define TOP_MAX          1000
+#define DEFAULT_RANGE    3600
+
+enum job_kind { JOB_SUMMARY, JOB_TIMELINE, JOB_TOP_PORTS, JOB_TOP_COUNTRIES, JOB_TOP_SOURCES, JOB_SENSORS };
+
+struct web_job {
+    struct web_job *next;
+    struct lws *wsi;  /* service thread only */
+    bool cancelled;   /* service thread only: the request went away */
+    enum job_kind kind;
+    int64_t from, to, step;
+    unsigned top;
+    char sensor[WEB_SENSOR_NAME_MAX];
+    bool mask;
+    int64_t bucket_seconds;
+    /* the answer */
+    unsigned status;
+    char *body;
+};
+
+struct web_api {
+    struct web_server *s;
+    struct rds_conn *conn;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct web_job *queue, **queue_tail, *done;
+    unsigned queued;
+    bool stop;
+};
+
+struct http_pss {
+    struct web_job *job;
+    bool have_response, headers_sent, www_auth;
+    unsigned status;
+    const char *ctype;
+    char *body;
+    size_t len, sent;
+};
+
+size_t web_http_pss_size(void)
+{
+    return sizeof(struct http_pss);
+}
+
+/* ---- tokens */
+
+enum web_scope web_request_scope(struct web_server *s, struct lws *wsi, bool *present)
+{
+    char auth[256], arg[160];
+    const char *token = NULL;
+    int n;
+
+    *present = false;
+    n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 7 && strncasecmp(auth, "Bearer ", 7) == 0)
+        token = auth + 7;
+    else
+        token = lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg));
+    if (!token || !*token)
+        return WEB_SCOPE_NONE;
+    *present = true;
+    return web_auth_check(&s->auth, token, strlen(token), NULL);
+}
+
+/* ---- the query thread */
+
+static json_t *mask_sources(json_t *list)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach (list, i, v) {
+        struct ds_addr a;
+        char buf[DS_ADDR_STRLEN];
+        const char *ip = json_string_value(json_object_get(v, "ip"));
+        if (ip && ds_addr_parse(ip, &a) == 0) {
+            web_addr_mask(&a);
+            json_object_set_new(v, "ip", json_string(ds_addr_format(&a, buf, sizeof(buf))));
+        }
+    }
+    return list;
+}
+
+static void run_job(struct web_api *a, struct web_job *j)
+{
+    char err[512];
+    json_t *r = NULL, *out = NULL;
+    const char *sensor = j->sensor[0] ? j->sensor : NULL;
+
+    if (rds_conn_ensure(a->conn) < 0) {
+        j->status = 503;
+        out = json_pack("{s:s}", "error", "redis unreachable");
+        goto done;
+    }
+    err[0] = '\0';
+    switch (j->kind) {
+    case JOB_SUMMARY:
+    case JOB_TOP_PORTS:
+    case JOB_TOP_COUNTRIES:
+    case JOB_TOP_SOURCES:
+        r = rds_query_summary(a->conn, j->from, j->to, sensor, j->top, err, sizeof(err));
+        if (r && j->mask)
+            mask_sources(json_object_get(r, "top_sources"));
+        if (r && j->kind != JOB_SUMMARY) {
+            const char *key = j->kind == JOB_TOP_PORTS       ? "ports"
+                              : j->kind == JOB_TOP_COUNTRIES ? "countries"
+                                                             : "sources";
+            const char *from = j->kind == JOB_TOP_PORTS       ? "top_ports"
+                               : j->kind == JOB_TOP_COUNTRIES ? "top_countries"
+                                                              : "top_sources";
+            out = json_pack("{s:O,s:O,s:O}", "from", json_object_get(r, "from"), "to",
+                            json_object_get(r, "to"), key, json_object_get(r, from));
+            json_decref(r);
+            r = NULL;
+        }
+        break;
+    case JOB_TIMELINE:
+        r = rds_query_timeline(a->conn, j->from, j->to, j->step, sensor, TIMELINE_POINTS, err,
+                               sizeof(err));
+        break;
+    case JOB_SENSORS: {
+        json_t *all = rds_query_sensors(a->conn, err, sizeof(err)), *list, *rec;
+        const char *name;
+        if (!all)
+            break;
+        list = json_array();
+        json_object_foreach (all, name, rec)
+            json_array_append_new(list, web_sensor_public(name, rec, 0, ds_time_now()));
+        r = json_pack("{s:o}", "sensors", list);
+        json_decref(all);
+        break;
+    }
+    }
+    if (!out)
+        out = r;
+    if (!out) {
+        j->status = rds_conn_state(a->conn) == RDS_CONNECTED ? 400 : 503;
+        out = json_pack("{s:s}", "error", err[0] ? err : "query failed");
+    } else {
+        j->status = 200;
+    }
+done:
+    j->body = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+}
+
+static void *api_main(void *arg)
+{
+    struct web_api *a = arg;
+
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        struct web_job *j;
+        while (!a->queue && !a->stop)
+            pthread_cond_wait(&a->cond, &a->lock);
+        if (a->stop)
+            break;
+        j = a->queue;
+        a->queue = j->next;
+        if (!a->queue)
+            a->queue_tail = &a->queue;
+        a->queued--;
+        pthread_mutex_unlock(&a->lock);
+        run_job(a, j);
+        pthread_mutex_lock(&a->lock);
+        j->next = a->done;
+        a->done = j;
+        struct lws_context *ctx = a->s->ctx;
+        pthread_mutex_unlock(&a->lock);
+        if (ctx)
+            lws_cancel_service(ctx);
+        pthread_mutex_lock(&a->lock);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+struct web_api *web_api_new(struct web_server *s, char *err, size_t errlen)
+{
+    struct web_api *a = calloc(1, sizeof(*a));
+
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->s = s;
+    a->queue_tail = &a->queue;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    a->conn = rds_conn_new(s->cfg->redis_url, s->cfg->state_dir, NULL, err, errlen);
+    if (!a->conn || pthread_create(&a->thread, NULL, api_main, a) != 0) {
+        if (a->conn)
+            snprintf(err, errlen, "cannot start the query thread");
+        web_api_free(a);
+        return NULL;
+    }
+    a->started = true;
+    return a;
+}
+
+static void job_free(struct web_job *j)
+{
+    free(j->body);
+    free(j);
+}
+
+void web_api_free(struct web_api *a)
+{
+    if (!a)
+        return;
+    if (a->started) {
+        pthread_mutex_lock(&a->lock);
+        a->stop = true;
+        pthread_cond_signal(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->thread, NULL);
+    }
+    for (struct web_job *j = a->queue, *n; j; j = n) {
+        n = j->next;
+        job_free(j);
+    }
+    for (struct web_job *j = a->done, *n; j; j = n) {
+        n = j->next;
+        job_free(j);
+    }
+    rds_conn_free(a->conn);
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->cond);
+    free(a);
+}
+
+/* ---- responses */
+
+static void respond(struct web_server *s, struct lws *wsi, struct http_pss *p, unsigned status,
+                    const char *ctype, char *body)
+{
+    free(p->body);
+    p->status = status;
+    p->ctype = ctype;
+    p->body = body;
+    p->len = body ? strlen(body) : 0;
+    p->sent = 0;
+    p->headers_sent = false;
+    p->have_response = true;
+    s->m.http[status / 100 <= 5 ? status / 100 : 0]++;
+    lws_callback_on_writable(wsi);
+}
+
+static void respond_json(struct web_server *s, struct lws *wsi, struct http_pss *p,
+                         unsigned status, json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    respond(s, wsi, p, status, "application/json; charset=utf-8", text);
+}
+
+static void respond_error(struct web_server *s, struct lws *wsi, struct http_pss *p,
+                          unsigned status, const char *fmt, ...) DS_PRINTF(5, 6);
+static void respond_error(struct web_server *s, struct lws *wsi, struct http_pss *p,
+                          unsigned status, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    respond_json(s, wsi, p, status, json_pack("{s:s}", "error", msg));
+}
+
+static int write_response(struct web_server *s, struct lws *wsi, struct http_pss *p)
+{
+    if (!p->have_response)
+        return 0;
+    if (!p->headers_sent) {
+        unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *q = start,
+                                            *end = buf + sizeof(buf) - 1;
+        if (lws_add_http_common_headers(wsi, p->status, p->ctype, p->len, &q, end) ||
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)"no-store", 8, &q, end))
+            return -1;
+        if (p->www_auth &&
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                        (const unsigned char *)"Bearer realm=\"darkscope\"", 24,
+                                        &q, end))
+            return -1;
+        if (lws_finalize_write_http_header(wsi, start, &q, end))
+            return -1;
+        p->headers_sent = true;
+        if (p->len) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else {
+        size_t chunk = p->len - p->sent > BODY_CHUNK ? BODY_CHUNK : p->len - p->sent;
+        bool final = p->sent + chunk == p->len;
+        memcpy(s->scratch + LWS_PRE, p->body + p->sent, chunk);
+        if (lws_write(wsi, s->scratch + LWS_PRE, chunk,
+                      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
+            return -1;
+        p->sent += chunk;
+        if (!final) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    /* done: the connection may carry another request, with this session data reused */
+    free(p->body);
+    memset(p, 0, sizeof(*p));
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- requests */
+
+static int parse_time_arg(const char *v, int64_t *out)
+{
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    ds_time_ns t;
+
+    if (*v && !*end && n >= 0) {
+        *out = n;
+        return 0;
+    }
+    if (ds_time_parse(v, &t) < 0)
+        return -1;
+    *out = t / DS_NS_PER_SEC;
+    return 0;
+}
+
+static const char *arg(struct lws *wsi, const char *name, char *buf, int len)
+{
+    return lws_get_urlarg_by_name(wsi, name, buf, len);
+}
+
+static int64_t sensors_bucket_seconds(const struct web_server *s)
+{
+    const char *name;
+    json_t *rec;
+    int64_t secs = 0;
+
+    json_object_foreach (s->sensor_info, name, rec) {
+        int64_t b = json_integer_value(json_object_get(rec, "bucket_seconds"));
+        if (b > secs)
+            secs = b;
+    }
+    return secs > 0 ? secs : s->cfg->bucket_seconds;
+}
+
+static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *p,
+                        const char *path)
+{
+    struct web_api *a = s->api;
+    struct web_job j, *job;
+    char buf[200];
+    const char *v;
+
+    memset(&j, 0, sizeof(j));
+    if (strcmp(path, "/api/v1/summary") == 0)
+        j.kind = JOB_SUMMARY;
+    else if (strcmp(path, "/api/v1/timeline") == 0)
+        j.kind = JOB_TIMELINE;
+    else if (strcmp(path, "/api/v1/top/ports") == 0)
+        j.kind = JOB_TOP_PORTS;
+    else if (strcmp(path, "/api/v1/top/countries") == 0)
+        j.kind = JOB_TOP_COUNTRIES;
+    else if (strcmp(path, "/api/v1/top/sources") == 0)
+        j.kind = JOB_TOP_SOURCES;
+    else if (strcmp(path, "/api/v1/sensors") == 0)
+        j.kind = JOB_SENSORS;
+    else {
+        respond_error(s, wsi, p, 404, "no such endpoint");
+        return;
+    }
+    j.to = ds_time_now() / DS_NS_PER_SEC + 1;
+    if ((v = arg(wsi, "to=", buf, sizeof(buf))) && parse_time_arg(v, &j.to) < 0) {
+        respond_error(s, wsi, p, 400, "parameter 'to': expected RFC 3339 or Unix seconds");
+        return;
+    }
+    j.from = j.to - DEFAULT_RANGE;
+    if ((v = arg(wsi, "from=", buf, sizeof(buf))) && parse_time_arg(v, &j.from) < 0) {
+        respond_error(s, wsi, p, 400, "parameter 'from': expected RFC 3339 or Unix seconds");
+        return;
+    }
+    if (j.from >= j.to) {
+        respond_error(s, wsi, p, 400, "parameter 'from': must be before 'to'");
+        return;
+    }
+    j.bucket_seconds = sensors_bucket_seconds(s);
+    j.step = j.bucket_seconds;
+    if ((v = arg(wsi, "step=", buf, sizeof(buf)))) {
+        char *end;
+        long long st = strtoll(v, &end, 10);
+        if (*end || st <= 0 || st % j.bucket_seconds) {
+            respond_error(s, wsi, p, 400,
+                          "parameter 'step': expected a positive multiple of %lld seconds",
+                          (long long)j.bucket_seconds);
+            return;
+        }
+        j.step = st;
+    }
+    if (j.kind == JOB_TIMELINE && (j.to - j.from + j.step - 1) / j.step > TIMELINE_POINTS) {
+        respond_error(s, wsi, p, 400, "parameter 'step': more than %d points; use a larger step",
+                      TIMELINE_POINTS);
+        return;
+    }
+    j.top = 10;
+    if ((v = arg(wsi, "top=", buf, sizeof(buf)))) {
+        char *end;
+        long long t = strtoll(v, &end, 10);
+        if (*end || t < 1 || t > TOP_MAX) {
+            respond_error(s, wsi, p, 400, "parameter 'top': expected 1 to %d", TOP_MAX);
+            return;
+        }
+        j.top = (unsigned)t;
+    }
+    if ((v = arg(wsi, "sensor=", buf, sizeof(buf)))) {
+        struct web_names tmp = {0};
+        if (web_names_index(&tmp, v) < 0) {
+            respond_error(s, wsi, p, 400, "parameter 'sensor': expected a sensor name");
+            return;
+        }
+        snprintf(j.sensor, sizeof(j.sensor), "%s", v);
+    }
+    j.mask = s->cfg->web_mask_sources;
+
+    pthread_mutex_lock(&a->lock);
+    if (a->queued >= JOBS_MAX) {
+        pthread_mutex_unlock(&a->lock);
+        respond_error(s, wsi, p, 503, "busy: too many queries queued");
+        return;
+    }
+    job = malloc(sizeof(*job));
+    if (!job) {
+        pthread_mutex_unlock(&a->lock);
+        respond_error(s, wsi, p, 503, "out of memory");
+        return;
+    }
+    *job = j;
+    job->wsi = wsi;
+    *a->queue_tail = job;
+    a->queue_tail = &job->next;
+    a->queued++;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    p->job = job;
+}
+
+/* Hands finished queries back to their requests (service thread). */
+static void take_done(struct web_server *s)
+{
+    struct web_api *a = s->api;
+    struct web_job *j, *n;
+
+    pthread_mutex_lock(&a->lock);
+    j = a->done;
+    a->done = NULL;
+    pthread_mutex_unlock(&a->lock);
+    for (; j; j = n) {
+        n = j->next;
+        if (!j->cancelled) {
+            struct http_pss *p = lws_wsi_user(j->wsi);
+            p->job = NULL;
+            respond(s, j->wsi, p, j->status, "application/json; charset=utf-8", j->body);
+            j->body = NULL;
+        }
+        job_free(j);
+    }
+}
+
+static double sensor_age(const json_t *rec, ds_time_ns now, int64_t *limit, int64_t lateness)
+{
+    int64_t last = json_integer_value(json_object_get(rec, "last_bucket"));
+    int64_t secs = json_integer_value(json_object_get(rec, "bucket_seconds"));
+
+    if (last <= 0 || secs <= 0)
+        return -1;
+    *limit = 3 * secs + lateness;
+    return (double)(now - (last + secs) * DS_NS_PER_SEC) / 1e9;
+}
+
+static void healthz(struct web_server *s, struct lws *wsi, struct http_pss *p)
+{
+    ds_time_ns now = ds_time_now();
+    double best = -1;
+    bool fresh = false;
+    const char *name;
+    json_t *rec;
+
+    json_object_foreach (s->sensor_info, name, rec) {
+        int64_t limit = 0;
+        double age = sensor_age(rec, now, &limit, s->cfg->lateness_seconds);
+        if (age < 0)
+            continue;
+        if (best < 0 || age < best)
+            best = age;
+        if (age <= (double)limit)
+            fresh = true;
+    }
+    bool ok = s->redis_up && fresh;
+    respond_json(s, wsi, p, ok ? 200 : 503,
+                 json_pack("{s:s,s:b,s:o,s:i}", "status", ok ? "ok" : "degraded", "redis",
+                           s->redis_up, "last_bucket_age", best >= 0 ? json_real(best) : json_null(),
+                           "clients", (int)web_live_clients(s)));
+}
+
+static void metrics(struct web_server *s, struct lws *wsi, struct http_pss *p)
+{
+    struct ds_buf b;
+    const char *name;
+    json_t *rec;
+
+    ds_buf_init(&b, 1 << 20);
+    ds_buf_adds(&b, "# HELP darkscope_live_packets_total Packets counted by capture, from its live batches.\n"
+                    "# TYPE darkscope_live_packets_total counter\n");
+    for (unsigned i = 0; i < s->names.n; i++)
+        ds_buf_addf(&b, "darkscope_live_packets_total{sensor=\"%s\"} %llu\n", s->names.name[i],
+                    (unsigned long long)s->stats->sensors[i].seen_total);
+    ds_buf_adds(&b, "# HELP darkscope_live_events_total Sampled live events received.\n"
+                    "# TYPE darkscope_live_events_total counter\n");
+    for (unsigned i = 0; i < s->names.n; i++)
+        ds_buf_addf(&b, "darkscope_live_events_total{sensor=\"%s\"} %llu\n", s->names.name[i],
+                    (unsigned long long)s->stats->sensors[i].sampled_total);
+    ds_buf_adds(&b, "# HELP darkscope_kernel_dropped_total Packets the kernel dropped on the sensor's interfaces.\n"
+                    "# TYPE darkscope_kernel_dropped_total counter\n");
+    json_object_foreach (s->sensor_info, name, rec) {
+        json_t *pub = web_sensor_public(name, rec, 0, ds_time_now());
+        ds_buf_addf(&b, "darkscope_kernel_dropped_total{sensor=\"%s\"} %lld\n", name,
+                    (long long)json_integer_value(json_object_get(pub, "kernel_dropped")));
+        json_decref(pub);
+    }
+    ds_buf_addf(&b,
+                "# HELP darkscope_redis_up Whether the server's Redis connections are up.\n"
+                "# TYPE darkscope_redis_up gauge\ndarkscope_redis_up %d\n"
+                "# HELP darkscope_redis_errors_total Redis errors and lost connections.\n"
+                "# TYPE darkscope_redis_errors_total counter\ndarkscope_redis_errors_total %llu\n"
+                "# HELP darkscope_ws_clients Websocket clients connected.\n"
+                "# TYPE darkscope_ws_clients gauge\ndarkscope_ws_clients %u\n"
+                "# HELP darkscope_ws_frames_sent_total Websocket frames sent.\n"
+                "# TYPE darkscope_ws_frames_sent_total counter\ndarkscope_ws_frames_sent_total %llu\n"
+                "# HELP darkscope_ws_events_sent_total Events sent to websocket clients.\n"
+                "# TYPE darkscope_ws_events_sent_total counter\ndarkscope_ws_events_sent_total %llu\n"
+                "# HELP darkscope_ws_events_skipped_total Events clients skipped by falling behind.\n"
+                "# TYPE darkscope_ws_events_skipped_total counter\ndarkscope_ws_events_skipped_total %llu\n"
+                "# HELP darkscope_ws_refused_total Websocket upgrades refused (token, limits).\n"
+                "# TYPE darkscope_ws_refused_total counter\ndarkscope_ws_refused_total %llu\n"
+                "# HELP darkscope_live_batches_total Live batches received (bad: unparsable).\n"
+                "# TYPE darkscope_live_batches_total counter\n"
+                "darkscope_live_batches_total{result=\"ok\"} %llu\n"
+                "darkscope_live_batches_total{result=\"bad\"} %llu\n"
+                "# HELP darkscope_ws_closed_total Websocket connections closed, by reason.\n"
+                "# TYPE darkscope_ws_closed_total counter\n",
+                s->redis_up ? 1 : 0,
+                (unsigned long long)(s->watch ? rds_watch_errors(s->watch) : 0),
+                web_live_clients(s), (unsigned long long)s->m.frames_sent,
+                (unsigned long long)s->m.events_sent, (unsigned long long)s->m.events_skipped,
+                (unsigned long long)s->m.clients_refused, (unsigned long long)s->m.batches,
+                (unsigned long long)s->m.bad_batches);
+    for (unsigned i = 0; i < DS_ARRAY_LEN(s->m.closed); i++)
+        ds_buf_addf(&b, "darkscope_ws_closed_total{reason=\"%s\"} %llu\n", web_close_names[i],
+                    (unsigned long long)s->m.closed[i]);
+    ds_buf_adds(&b, "# HELP darkscope_http_requests_total HTTP answers by status class.\n"
+                    "# TYPE darkscope_http_requests_total counter\n");
+    for (unsigned i = 2; i <= 5; i++)
+        ds_buf_addf(&b, "darkscope_http_requests_total{status=\"%uxx\"} %llu\n", i,
+                    (unsigned long long)s->m.http[i]);
+    char *text = strdup(b.p ? b.p : "");
+    ds_buf_fini(&b);
+    respond(s, wsi, p, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+}
+
+int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct web_server *s = web_server_of(wsi);
+    struct http_pss *p = user;
+    char path[256];
+    bool present;
+    enum web_scope scope;
+
+    (void)in;
+    (void)len;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (s && s->api)
+            take_done(s);
+        return 0;
+
+    case LWS_CALLBACK_HTTP:
+        if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0) {
+            respond_error(s, wsi, p, 405, "only GET");
+            return 0;
+        }
+        scope = web_request_scope(s, wsi, &present);
+        if ((present && scope == WEB_SCOPE_NONE) || (s->auth.required && !present)) {
+            p->www_auth = true;
+            respond_error(s, wsi, p, 401, "a valid bearer token is required");
+            return 0;
+        }
+        if (strcmp(path, "/healthz") == 0)
+            healthz(s, wsi, p);
+        else if (strcmp(path, "/metrics") == 0)
+            metrics(s, wsi, p);
+        else
+            api_request(s, wsi, p, path);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return write_response(s, wsi, p);
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (p) {
+            if (p->job)
+                p->job->cancelled = true;
+            free(p->body);
+            memset(p, 0, sizeof(*p));
+        }
+        return 0;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
