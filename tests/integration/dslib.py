@@ -172,3 +172,90 @@ class VethPair:
         """tcpreplay of a shared capture from the sender side, bounded in rate and time."""
         return sh("ip", "netns", "exec", self.snd, "timeout", "60", "tcpreplay", "-i", "veth-s",
                   "--pps", str(pps), os.path.join(PCAPS, name)).stdout
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Serve:
+    """`darkscope serve` on a free loopback port, stopped at exit (SIGTERM, then kill)."""
+
+    def __init__(self, redis, extra=(), listen=None, scheme="http", wait=True):
+        self.port = free_port()
+        self.listen = listen or f"127.0.0.1:{self.port}"
+        self.base = f"{scheme}://{self.listen}"
+        self.ws_base = f"{'wss' if scheme == 'https' else 'ws'}://{self.listen}"
+        self.log = os.path.join(tmpdir("ds-serve-"), "serve.log")
+        args = [DARKSCOPE, "serve", "--redis", redis.url, "--listen", self.listen, *extra]
+        self.proc = subprocess.Popen(args, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        atexit.register(self.stop)
+        if wait:
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"serve exited {self.proc.returncode}: {self.output()}")
+                if "listening on" in self.output():
+                    return
+                time.sleep(0.05)
+            raise RuntimeError("serve did not start: " + self.output())
+
+    def output(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+    def get(self, path, token=None, headers=None):
+        """GET path; returns (status, headers dict lower-cased, body bytes)."""
+        import ssl
+        import urllib.error
+        import urllib.request
+        req = urllib.request.Request(self.base + path, headers=dict(headers or {}))
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        ctx = ssl._create_unverified_context() if self.base.startswith("https") else None
+        try:
+            with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+                return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+        except ConnectionError:
+            return 0, {}, b""  # the server closed the connection without an answer
+
+    def get_json(self, path, token=None):
+        status, headers, body = self.get(path, token)
+        return status, json.loads(body)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+
+def gen(out_dir, name="g", extra=()):
+    """Runs darkscope-gen; returns (pcap path, truth dict)."""
+    pcap = os.path.join(out_dir, name + ".pcap")
+    truth = os.path.join(out_dir, name + ".json")
+    subprocess.run([GEN, "--out", pcap, "--truth", truth, *extra], check=True,
+                   capture_output=True)
+    with open(truth) as f:
+        return pcap, json.load(f)
