@@ -122,11 +122,10 @@ static void publish_once(struct cap_live *l)
         json_object_set_new(batch, "by_class", cls);
     }
     if (bucket_start >= 0)
-        json_object_set_new(
-            batch, "bucket",
-            json_pack("{s:s,s:I}", "start",
-                      ds_time_format(bucket_start * DS_NS_PER_SEC, ts, sizeof(ts)), "sources",
-                      (json_int_t)bucket_sources));
+        json_object_set_new(batch, "bucket",
+                            json_pack("{s:s,s:I}", "start",
+                                      ds_time_format(bucket_start * DS_NS_PER_SEC, ts, sizeof(ts)),
+                                      "sources", (json_int_t)bucket_sources));
     json_object_set_new(batch, "events", events);
     if (seen || json_array_size(events)) {
         char *text = json_dumps(batch, JSON_COMPACT);

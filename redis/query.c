@@ -653,7 +653,8 @@ json_t *rds_query_timeline(struct rds_conn *c, int64_t from, int64_t to, int64_t
     qsort(b, n, sizeof(b[0]), cmp_bref_start);
     out = json_object();
     points = json_array();
-    json_object_set_new(out, "from", json_string(ds_time_format(from * DS_NS_PER_SEC, ts, sizeof(ts))));
+    json_object_set_new(out, "from",
+                        json_string(ds_time_format(from * DS_NS_PER_SEC, ts, sizeof(ts))));
     json_object_set_new(out, "to", json_string(ds_time_format(to * DS_NS_PER_SEC, ts, sizeof(ts))));
     json_object_set_new(out, "step", json_integer(step));
     json_object_set_new(out, "points", points);
@@ -682,13 +683,14 @@ json_t *rds_query_timeline(struct rds_conn *c, int64_t from, int64_t to, int64_t
         sources = union_count(c, b + first, i - first, "all", err, errlen);
         if (sources < 0)
             goto fail_pt;
-        json_object_set_new(pt, "t", json_string(ds_time_format(p * DS_NS_PER_SEC, ts, sizeof(ts))));
+        json_object_set_new(pt, "t",
+                            json_string(ds_time_format(p * DS_NS_PER_SEC, ts, sizeof(ts))));
         json_object_set_new(pt, "packets", json_integer(packets));
         json_object_set_new(pt, "sources", json_integer(sources));
         json_object_set_new(pt, "by_class", cls);
         json_array_append_new(points, pt);
         continue;
-    fail_pt:
+fail_pt:
         json_decref(cls);
         json_decref(pt);
         json_decref(out);

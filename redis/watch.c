@@ -129,14 +129,14 @@ static void on_ping(redisAsyncContext *ac, void *reply, void *priv)
 
 static redisAsyncContext *open_one(struct rds_watch *w, const struct rds_target *t)
 {
-    redisAsyncContext *ac = t->path ? redisAsyncConnectUnix(t->path)
-                                    : redisAsyncConnect(t->host, t->port);
+    redisAsyncContext *ac =
+        t->path ? redisAsyncConnectUnix(t->path) : redisAsyncConnect(t->host, t->port);
 
     if (!ac)
         return NULL;
     if (ac->err) {
-        ds_log(DS_LOG_WARN, "redis", "watch connect %s: %s",
-               rds_conn_describe(w->params), ac->errstr);
+        ds_log(DS_LOG_WARN, "redis", "watch connect %s: %s", rds_conn_describe(w->params),
+               ac->errstr);
         redisAsyncFree(ac);
         return NULL;
     }
@@ -253,8 +253,7 @@ static void take_entries(struct rds_watch *w, const redisReply *entries, bool de
         snprintf(w->alert_id, sizeof(w->alert_id), "%s", e->element[0]->str);
         w->alert_id_known = true;
         const redisReply *f = e->element[1];
-        for (size_t k = 0; deliver && f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements;
-             k += 2) {
+        for (size_t k = 0; deliver && f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
             if (strcmp(f->element[k]->str, "alert") != 0)
                 continue;
             json_t *a = json_loadb(f->element[k + 1]->str, f->element[k + 1]->len, 0, NULL);
@@ -302,9 +301,8 @@ void rds_watch_poll(struct rds_watch *w)
     if (!w->alert_id_known)
         redisAsyncCommand(w->cmd, on_alerts, w, "XREVRANGE " RDS_SCHEMA ":alerts + - COUNT 1");
     else
-        redisAsyncCommand(w->cmd, on_alerts, w,
-                          "XREAD COUNT %d STREAMS " RDS_SCHEMA ":alerts %s", ALERTS_MAX,
-                          w->alert_id);
+        redisAsyncCommand(w->cmd, on_alerts, w, "XREAD COUNT %d STREAMS " RDS_SCHEMA ":alerts %s",
+                          ALERTS_MAX, w->alert_id);
 }
 
 uint64_t rds_watch_errors(const struct rds_watch *w)

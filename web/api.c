@@ -10,18 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOBS_MAX         64 /* queued REST queries; more get 503 */
-#define BODY_CHUNK       16384
-#define TIMELINE_POINTS  1440
-#define TOP_MAX          1000
-#define DEFAULT_RANGE    3600
+#define JOBS_MAX        64 /* queued REST queries; more get 503 */
+#define BODY_CHUNK      16384
+#define TIMELINE_POINTS 1440
+#define TOP_MAX         1000
+#define DEFAULT_RANGE   3600
 
-enum job_kind { JOB_SUMMARY, JOB_TIMELINE, JOB_TOP_PORTS, JOB_TOP_COUNTRIES, JOB_TOP_SOURCES, JOB_SENSORS };
+enum job_kind {
+    JOB_SUMMARY,
+    JOB_TIMELINE,
+    JOB_TOP_PORTS,
+    JOB_TOP_COUNTRIES,
+    JOB_TOP_SOURCES,
+    JOB_SENSORS
+};
 
 struct web_job {
     struct web_job *next;
-    struct lws *wsi;  /* service thread only */
-    bool cancelled;   /* service thread only: the request went away */
+    struct lws *wsi; /* service thread only */
+    bool cancelled;  /* service thread only: the request went away */
     enum job_kind kind;
     int64_t from, to, step;
     unsigned top;
@@ -86,7 +93,7 @@ static json_t *mask_sources(json_t *list)
     size_t i;
     json_t *v;
 
-    json_array_foreach (list, i, v) {
+    json_array_foreach(list, i, v) {
         struct ds_addr a;
         char buf[DS_ADDR_STRLEN];
         const char *ip = json_string_value(json_object_get(v, "ip"));
@@ -141,7 +148,7 @@ static void run_job(struct web_api *a, struct web_job *j)
         if (!all)
             break;
         list = json_array();
-        json_object_foreach (all, name, rec)
+        json_object_foreach(all, name, rec)
             json_array_append_new(list, web_sensor_public(name, rec, 0, ds_time_now()));
         r = json_pack("{s:o}", "sensors", list);
         json_decref(all);
@@ -263,8 +270,8 @@ static void respond(struct web_server *s, struct lws *wsi, struct http_pss *p, u
     lws_callback_on_writable(wsi);
 }
 
-static void respond_json(struct web_server *s, struct lws *wsi, struct http_pss *p,
-                         unsigned status, json_t *o)
+static void respond_json(struct web_server *s, struct lws *wsi, struct http_pss *p, unsigned status,
+                         json_t *o)
 {
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -291,15 +298,14 @@ static int write_response(struct web_server *s, struct lws *wsi, struct http_pss
         return 0;
     if (!p->headers_sent) {
         unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *q = start,
-                                            *end = buf + sizeof(buf) - 1;
+                                           *end = buf + sizeof(buf) - 1;
         if (lws_add_http_common_headers(wsi, p->status, p->ctype, p->len, &q, end) ||
             lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &q, end))
             return -1;
-        if (p->www_auth &&
-            lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
-                                        (const unsigned char *)"Bearer realm=\"darkscope\"", 24,
-                                        &q, end))
+        if (p->www_auth && lws_add_http_header_by_name(
+                               wsi, (const unsigned char *)"www-authenticate:",
+                               (const unsigned char *)"Bearer realm=\"darkscope\"", 24, &q, end))
             return -1;
         if (lws_finalize_write_http_header(wsi, start, &q, end))
             return -1;
@@ -356,7 +362,7 @@ static int64_t sensors_bucket_seconds(const struct web_server *s)
     json_t *rec;
     int64_t secs = 0;
 
-    json_object_foreach (s->sensor_info, name, rec) {
+    json_object_foreach(s->sensor_info, name, rec) {
         int64_t b = json_integer_value(json_object_get(rec, "bucket_seconds"));
         if (b > secs)
             secs = b;
@@ -364,8 +370,7 @@ static int64_t sensors_bucket_seconds(const struct web_server *s)
     return secs > 0 ? secs : s->cfg->bucket_seconds;
 }
 
-static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *p,
-                        const char *path)
+static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *p, const char *path)
 {
     struct web_api *a = s->api;
     struct web_job j, *job;
@@ -504,7 +509,7 @@ static void healthz(struct web_server *s, struct lws *wsi, struct http_pss *p)
     const char *name;
     json_t *rec;
 
-    json_object_foreach (s->sensor_info, name, rec) {
+    json_object_foreach(s->sensor_info, name, rec) {
         int64_t limit = 0;
         double age = sensor_age(rec, now, &limit, s->cfg->lateness_seconds);
         if (age < 0)
@@ -517,8 +522,9 @@ static void healthz(struct web_server *s, struct lws *wsi, struct http_pss *p)
     bool ok = s->redis_up && fresh;
     respond_json(s, wsi, p, ok ? 200 : 503,
                  json_pack("{s:s,s:b,s:o,s:i}", "status", ok ? "ok" : "degraded", "redis",
-                           s->redis_up, "last_bucket_age", best >= 0 ? json_real(best) : json_null(),
-                           "clients", (int)web_live_clients(s)));
+                           s->redis_up, "last_bucket_age",
+                           best >= 0 ? json_real(best) : json_null(), "clients",
+                           (int)web_live_clients(s)));
 }
 
 static void metrics(struct web_server *s, struct lws *wsi, struct http_pss *p)
@@ -528,8 +534,10 @@ static void metrics(struct web_server *s, struct lws *wsi, struct http_pss *p)
     json_t *rec;
 
     ds_buf_init(&b, 1 << 20);
-    ds_buf_adds(&b, "# HELP darkscope_live_packets_total Packets counted by capture, from its live batches.\n"
-                    "# TYPE darkscope_live_packets_total counter\n");
+    ds_buf_adds(
+        &b,
+        "# HELP darkscope_live_packets_total Packets counted by capture, from its live batches.\n"
+        "# TYPE darkscope_live_packets_total counter\n");
     for (unsigned i = 0; i < s->names.n; i++)
         ds_buf_addf(&b, "darkscope_live_packets_total{sensor=\"%s\"} %llu\n", s->names.name[i],
                     (unsigned long long)s->stats->sensors[i].seen_total);
@@ -538,41 +546,43 @@ static void metrics(struct web_server *s, struct lws *wsi, struct http_pss *p)
     for (unsigned i = 0; i < s->names.n; i++)
         ds_buf_addf(&b, "darkscope_live_events_total{sensor=\"%s\"} %llu\n", s->names.name[i],
                     (unsigned long long)s->stats->sensors[i].sampled_total);
-    ds_buf_adds(&b, "# HELP darkscope_kernel_dropped_total Packets the kernel dropped on the sensor's interfaces.\n"
-                    "# TYPE darkscope_kernel_dropped_total counter\n");
-    json_object_foreach (s->sensor_info, name, rec) {
+    ds_buf_adds(
+        &b,
+        "# HELP darkscope_kernel_dropped_total Packets the kernel dropped on the sensor's interfaces.\n"
+        "# TYPE darkscope_kernel_dropped_total counter\n");
+    json_object_foreach(s->sensor_info, name, rec) {
         json_t *pub = web_sensor_public(name, rec, 0, ds_time_now());
         ds_buf_addf(&b, "darkscope_kernel_dropped_total{sensor=\"%s\"} %lld\n", name,
                     (long long)json_integer_value(json_object_get(pub, "kernel_dropped")));
         json_decref(pub);
     }
-    ds_buf_addf(&b,
-                "# HELP darkscope_redis_up Whether the server's Redis connections are up.\n"
-                "# TYPE darkscope_redis_up gauge\ndarkscope_redis_up %d\n"
-                "# HELP darkscope_redis_errors_total Redis errors and lost connections.\n"
-                "# TYPE darkscope_redis_errors_total counter\ndarkscope_redis_errors_total %llu\n"
-                "# HELP darkscope_ws_clients Websocket clients connected.\n"
-                "# TYPE darkscope_ws_clients gauge\ndarkscope_ws_clients %u\n"
-                "# HELP darkscope_ws_frames_sent_total Websocket frames sent.\n"
-                "# TYPE darkscope_ws_frames_sent_total counter\ndarkscope_ws_frames_sent_total %llu\n"
-                "# HELP darkscope_ws_events_sent_total Events sent to websocket clients.\n"
-                "# TYPE darkscope_ws_events_sent_total counter\ndarkscope_ws_events_sent_total %llu\n"
-                "# HELP darkscope_ws_events_skipped_total Events clients skipped by falling behind.\n"
-                "# TYPE darkscope_ws_events_skipped_total counter\ndarkscope_ws_events_skipped_total %llu\n"
-                "# HELP darkscope_ws_refused_total Websocket upgrades refused (token, limits).\n"
-                "# TYPE darkscope_ws_refused_total counter\ndarkscope_ws_refused_total %llu\n"
-                "# HELP darkscope_live_batches_total Live batches received (bad: unparsable).\n"
-                "# TYPE darkscope_live_batches_total counter\n"
-                "darkscope_live_batches_total{result=\"ok\"} %llu\n"
-                "darkscope_live_batches_total{result=\"bad\"} %llu\n"
-                "# HELP darkscope_ws_closed_total Websocket connections closed, by reason.\n"
-                "# TYPE darkscope_ws_closed_total counter\n",
-                s->redis_up ? 1 : 0,
-                (unsigned long long)(s->watch ? rds_watch_errors(s->watch) : 0),
-                web_live_clients(s), (unsigned long long)s->m.frames_sent,
-                (unsigned long long)s->m.events_sent, (unsigned long long)s->m.events_skipped,
-                (unsigned long long)s->m.clients_refused, (unsigned long long)s->m.batches,
-                (unsigned long long)s->m.bad_batches);
+    ds_buf_addf(
+        &b,
+        "# HELP darkscope_redis_up Whether the server's Redis connections are up.\n"
+        "# TYPE darkscope_redis_up gauge\ndarkscope_redis_up %d\n"
+        "# HELP darkscope_redis_errors_total Redis errors and lost connections.\n"
+        "# TYPE darkscope_redis_errors_total counter\ndarkscope_redis_errors_total %llu\n"
+        "# HELP darkscope_ws_clients Websocket clients connected.\n"
+        "# TYPE darkscope_ws_clients gauge\ndarkscope_ws_clients %u\n"
+        "# HELP darkscope_ws_frames_sent_total Websocket frames sent.\n"
+        "# TYPE darkscope_ws_frames_sent_total counter\ndarkscope_ws_frames_sent_total %llu\n"
+        "# HELP darkscope_ws_events_sent_total Events sent to websocket clients.\n"
+        "# TYPE darkscope_ws_events_sent_total counter\ndarkscope_ws_events_sent_total %llu\n"
+        "# HELP darkscope_ws_events_skipped_total Events clients skipped by falling behind.\n"
+        "# TYPE darkscope_ws_events_skipped_total counter\ndarkscope_ws_events_skipped_total %llu\n"
+        "# HELP darkscope_ws_refused_total Websocket upgrades refused (token, limits).\n"
+        "# TYPE darkscope_ws_refused_total counter\ndarkscope_ws_refused_total %llu\n"
+        "# HELP darkscope_live_batches_total Live batches received (bad: unparsable).\n"
+        "# TYPE darkscope_live_batches_total counter\n"
+        "darkscope_live_batches_total{result=\"ok\"} %llu\n"
+        "darkscope_live_batches_total{result=\"bad\"} %llu\n"
+        "# HELP darkscope_ws_closed_total Websocket connections closed, by reason.\n"
+        "# TYPE darkscope_ws_closed_total counter\n",
+        s->redis_up ? 1 : 0, (unsigned long long)(s->watch ? rds_watch_errors(s->watch) : 0),
+        web_live_clients(s), (unsigned long long)s->m.frames_sent,
+        (unsigned long long)s->m.events_sent, (unsigned long long)s->m.events_skipped,
+        (unsigned long long)s->m.clients_refused, (unsigned long long)s->m.batches,
+        (unsigned long long)s->m.bad_batches);
     for (unsigned i = 0; i < DS_ARRAY_LEN(s->m.closed); i++)
         ds_buf_addf(&b, "darkscope_ws_closed_total{reason=\"%s\"} %llu\n", web_close_names[i],
                     (unsigned long long)s->m.closed[i]);
@@ -586,7 +596,8 @@ static void metrics(struct web_server *s, struct lws *wsi, struct http_pss *p)
     respond(s, wsi, p, 200, "text/plain; version=0.0.4; charset=utf-8", text);
 }
 
-int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len)
 {
     struct web_server *s = web_server_of(wsi);
     struct http_pss *p = user;

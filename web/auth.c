@@ -57,7 +57,8 @@ int web_auth_init(struct web_auth *a, const struct ds_config *cfg, char *err, si
 {
     memset(a, 0, sizeof(*a));
     for (unsigned i = 0; i < cfg->n_web_tokens; i++) {
-        const char *t = cfg->web_tokens[i], *c1 = strchr(t, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        const char *t = cfg->web_tokens[i], *c1 = strchr(t, ':'),
+                   *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         struct web_token *k = &a->tokens[a->n];
         if (!c2 || strlen(c2 + 1) != 64 || (size_t)(c1 - t) >= sizeof(k->name)) {
             snprintf(err, errlen, "web.tokens: bad entry %u", i + 1);

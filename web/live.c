@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOIN_BACKLOG     64 /* recent events a new client starts with */
-#define MSGS_PER_SECOND  5
+#define JOIN_BACKLOG    64 /* recent events a new client starts with */
+#define MSGS_PER_SECOND 5
 
-const char *const web_close_names[] = {"normal", "binary", "invalid_json", "policy", "too_big",
-                                       "stalled"};
+const char *const web_close_names[] = {"normal", "binary",  "invalid_json",
+                                       "policy", "too_big", "stalled"};
 
 struct web_client {
     struct web_client *next, **pprev;
@@ -116,26 +116,27 @@ static void send_hello(struct web_server *s, struct web_client *c)
     json_object_set_new(hello, "v", json_integer(1));
     json_object_set_new(hello, "server", json_string(version));
     json_object_set_new(hello, "protocol", json_integer(1));
-    json_object_set_new(hello, "scope", c->scope == WEB_SCOPE_NONE
-                                            ? json_null()
-                                            : json_string(web_scope_names[c->scope]));
+    json_object_set_new(hello, "scope",
+                        c->scope == WEB_SCOPE_NONE ? json_null()
+                                                   : json_string(web_scope_names[c->scope]));
     json_object_set_new(hello, "masked", json_boolean(s->cfg->web_mask_sources));
     json_object_set_new(hello, "bucket_seconds", json_integer(s->cfg->bucket_seconds));
-    json_object_set_new(hello, "sampling", json_pack("{s:I}", "max_events_per_second",
-                                                     (json_int_t)s->cfg->live_max_eps));
-    json_object_set_new(hello, "limits", json_pack("{s:i,s:i}", "max_message_bytes", WEB_MSG_MAX,
-                                                   "max_events_per_frame", WEB_FRAME_EVENTS));
-    json_object_foreach (s->sensor_info, name, rec) {
+    json_object_set_new(
+        hello, "sampling",
+        json_pack("{s:I}", "max_events_per_second", (json_int_t)s->cfg->live_max_eps));
+    json_object_set_new(hello, "limits",
+                        json_pack("{s:i,s:i}", "max_message_bytes", WEB_MSG_MAX,
+                                  "max_events_per_frame", WEB_FRAME_EVENTS));
+    json_object_foreach(s->sensor_info, name, rec) {
         int i = web_names_index(&s->names, name);
-        json_array_append_new(sensors, web_sensor_public(name, rec,
-                                                         i >= 0 ? s->stats->sensors[i].last_batch
-                                                                : 0,
-                                                         now));
+        json_array_append_new(
+            sensors,
+            web_sensor_public(name, rec, i >= 0 ? s->stats->sensors[i].last_batch : 0, now));
     }
     json_object_set_new(hello, "sensors", sensors);
     if (strcmp(s->attribution, "dbip") == 0)
-        json_array_append_new(attr, json_pack("{s:s,s:s}", "text", "IP Geolocation by DB-IP",
-                                              "url", "https://db-ip.com"));
+        json_array_append_new(attr, json_pack("{s:s,s:s}", "text", "IP Geolocation by DB-IP", "url",
+                                              "https://db-ip.com"));
     json_object_set_new(hello, "attribution", attr);
     json_object_set_new(hello, "filters", web_filter_json(&c->filter));
     json_to_scratch_and_send(s, c, hello);
@@ -249,8 +250,9 @@ static void send_events(struct web_server *s, struct web_client *c)
     }
     if (n == 0 || ds_buf_failed(body))
         goto out;
-    hl = snprintf(hdr, sizeof(hdr), "{\"type\":\"events\",\"v\":1,\"t\":\"%s\",\"skipped\":%llu,"
-                                    "\"events\":[",
+    hl = snprintf(hdr, sizeof(hdr),
+                  "{\"type\":\"events\",\"v\":1,\"t\":\"%s\",\"skipped\":%llu,"
+                  "\"events\":[",
                   ds_time_format_us(ds_time_now(), ts, sizeof(ts)),
                   (unsigned long long)c->skipped_pending);
     if ((size_t)hl + body->len + 2 > s->scratch_len)
@@ -356,7 +358,8 @@ void web_live_check_stalls(struct web_server *s, ds_time_ns now)
     }
 }
 
-int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len)
 {
     struct web_server *s = web_server_of(wsi);
     struct web_client *c = user;

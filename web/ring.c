@@ -142,7 +142,8 @@ int web_batch_parse(const char *json, size_t len, struct web_names *names, bool 
     if (json_is_object(cls)) {
         out->has_classes = true;
         for (int i = 0; i < DS_CLASS_N; i++)
-            out->by_class[i] = (uint64_t)json_integer_value(json_object_get(cls, ds_class_names[i]));
+            out->by_class[i] =
+                (uint64_t)json_integer_value(json_object_get(cls, ds_class_names[i]));
     }
     bucket = json_object_get(root, "bucket");
     if (json_is_object(bucket)) {
@@ -204,7 +205,7 @@ int web_filter_parse(const json_t *filters, struct web_filter *f, char *why, siz
         snprintf(why, whylen, "'filters': expected an object");
         return -1;
     }
-    json_object_foreach ((json_t *)filters, key, v) {
+    json_object_foreach((json_t *)filters, key, v) {
         if (ds_name_find(known, DS_ARRAY_LEN(known), key) < 0) {
             snprintf(why, whylen, "unknown filter '%.32s'", key);
             return -1;
@@ -212,9 +213,9 @@ int web_filter_parse(const json_t *filters, struct web_filter *f, char *why, siz
     }
     if (filter_list(filters, "class", &list, why, whylen) < 0)
         return -1;
-    json_array_foreach (list, i, v) {
-        int c = json_is_string(v) ? ds_name_find(ds_class_names, DS_CLASS_N, json_string_value(v))
-                                  : -1;
+    json_array_foreach(list, i, v) {
+        int c =
+            json_is_string(v) ? ds_name_find(ds_class_names, DS_CLASS_N, json_string_value(v)) : -1;
         if (c < 0) {
             snprintf(why, whylen, "filter 'class': unknown value");
             return -1;
@@ -223,9 +224,9 @@ int web_filter_parse(const json_t *filters, struct web_filter *f, char *why, siz
     }
     if (filter_list(filters, "proto", &list, why, whylen) < 0)
         return -1;
-    json_array_foreach (list, i, v) {
-        int p = json_is_string(v) ? ds_name_find(ds_proto_names, DS_PROTO_N, json_string_value(v))
-                                  : -1;
+    json_array_foreach(list, i, v) {
+        int p =
+            json_is_string(v) ? ds_name_find(ds_proto_names, DS_PROTO_N, json_string_value(v)) : -1;
         if (p < 0) {
             snprintf(why, whylen, "filter 'proto': unknown value");
             return -1;
@@ -234,7 +235,7 @@ int web_filter_parse(const json_t *filters, struct web_filter *f, char *why, siz
     }
     if (filter_list(filters, "port", &list, why, whylen) < 0)
         return -1;
-    json_array_foreach (list, i, v) {
+    json_array_foreach(list, i, v) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65535) {
             snprintf(why, whylen, "filter 'port': expected integers 0-65535");
             return -1;
@@ -243,7 +244,7 @@ int web_filter_parse(const json_t *filters, struct web_filter *f, char *why, siz
     }
     if (filter_list(filters, "cc", &list, why, whylen) < 0)
         return -1;
-    json_array_foreach (list, i, v) {
+    json_array_foreach(list, i, v) {
         const char *s = json_string_value(v);
         if (!s || !(cc_ok(s) || strcmp(s, "??") == 0)) {
             snprintf(why, whylen, "filter 'cc': expected two-letter country codes or \"??\"");
@@ -253,7 +254,7 @@ int web_filter_parse(const json_t *filters, struct web_filter *f, char *why, siz
     }
     if (filter_list(filters, "sensor", &list, why, whylen) < 0)
         return -1;
-    json_array_foreach (list, i, v) {
+    json_array_foreach(list, i, v) {
         const char *s = json_string_value(v);
         if (!s || !sensor_name_ok(s)) {
             snprintf(why, whylen, "filter 'sensor': expected sensor names");

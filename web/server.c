@@ -215,16 +215,20 @@ static void lws_log_bridge(int level, const char *line)
 
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
-    ds_log(level & LLL_ERR ? DS_LOG_ERROR : level & LLL_WARN ? DS_LOG_WARN : DS_LOG_DEBUG, "lws",
-           "%.*s", (int)n, line);
+    ds_log(level & LLL_ERR    ? DS_LOG_ERROR
+           : level & LLL_WARN ? DS_LOG_WARN
+                              : DS_LOG_DEBUG,
+           "lws", "%.*s", (int)n, line);
 }
 
 static void setup_mounts(struct srv *v)
 {
     struct lws_http_mount *m = v->mounts;
 
-    v->mimes[0] = (struct lws_protocol_vhost_options){&v->mimes[1], NULL, ".mjs", "text/javascript"};
-    v->mimes[1] = (struct lws_protocol_vhost_options){&v->mimes[2], NULL, ".map", "application/json"};
+    v->mimes[0] =
+        (struct lws_protocol_vhost_options){&v->mimes[1], NULL, ".mjs", "text/javascript"};
+    v->mimes[1] =
+        (struct lws_protocol_vhost_options){&v->mimes[2], NULL, ".map", "application/json"};
     v->mimes[2] = (struct lws_protocol_vhost_options){NULL, NULL, ".webmanifest",
                                                       "application/manifest+json"};
     /* longest mount point wins: /api, /healthz, /metrics and /vendor before / */
@@ -263,16 +267,16 @@ static void setup_mounts(struct srv *v)
 
 static void setup_headers(struct srv *v)
 {
-    v->headers[0] = (struct lws_protocol_vhost_options){&v->headers[1], NULL,
-                                                        "content-security-policy:", CSP};
+    v->headers[0] =
+        (struct lws_protocol_vhost_options){&v->headers[1], NULL, "content-security-policy:", CSP};
     v->headers[1] = (struct lws_protocol_vhost_options){&v->headers[2], NULL,
                                                         "x-content-type-options:", "nosniff"};
     v->headers[2] = (struct lws_protocol_vhost_options){&v->headers[3], NULL,
                                                         "referrer-policy:", "no-referrer"};
-    v->headers[3] = (struct lws_protocol_vhost_options){&v->headers[4], NULL,
-                                                        "x-frame-options:", "DENY"};
-    v->headers[4] = (struct lws_protocol_vhost_options){NULL, NULL, "cross-origin-opener-policy:",
-                                                        "same-origin"};
+    v->headers[3] =
+        (struct lws_protocol_vhost_options){&v->headers[4], NULL, "x-frame-options:", "DENY"};
+    v->headers[4] = (struct lws_protocol_vhost_options){
+        NULL, NULL, "cross-origin-opener-policy:", "same-origin"};
 }
 
 int web_serve(const struct ds_config *cfg, const char *web_root)
@@ -338,10 +342,10 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
     uv_signal_init(&v->loop, &v->sigterm);
     v->tick.data = v->kick.data = v->sigint.data = v->sigterm.data = v;
 
-    v->protocols[0] = (struct lws_protocols){"http", web_http_callback, web_http_pss_size(), 0,
-                                             0, NULL, 0};
-    v->protocols[1] = (struct lws_protocols){"darkscope.v1", web_live_callback,
-                                             web_live_pss_size(), WEB_MSG_MAX, 0, NULL, 0};
+    v->protocols[0] =
+        (struct lws_protocols){"http", web_http_callback, web_http_pss_size(), 0, 0, NULL, 0};
+    v->protocols[1] = (struct lws_protocols){
+        "darkscope.v1", web_live_callback, web_live_pss_size(), WEB_MSG_MAX, 0, NULL, 0};
     /* protocols[2] stays zero: 4.1.6 has no LWS_PROTOCOL_LIST_TERM */
     v->pvo_default = (struct lws_protocol_vhost_options){NULL, NULL, "default", "1"};
     v->pvo = (struct lws_protocol_vhost_options){NULL, &v->pvo_default, "darkscope.v1", ""};
@@ -373,8 +377,9 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
     info.foreign_loops = foreign;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
-        fprintf(stderr, "darkscope serve: cannot listen on %s (address in use, not local, or TLS "
-                        "files unreadable)\n",
+        fprintf(stderr,
+                "darkscope serve: cannot listen on %s (address in use, not local, or TLS "
+                "files unreadable)\n",
                 cfg->web_listen);
         status = 1;
         goto out_loop;

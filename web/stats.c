@@ -8,7 +8,11 @@
 
 #define ONLINE_BATCH_NS (10 * DS_NS_PER_SEC)
 
-enum { TOP_CC, TOP_PORT, TOP_TOOL };
+enum {
+    TOP_CC,
+    TOP_PORT,
+    TOP_TOOL
+};
 
 void web_stats_init(struct web_stats *s, int64_t now_sec)
 {
@@ -171,11 +175,12 @@ json_t *web_sensor_public(const char *name, const json_t *rec, ds_time_ns last_b
         json_object_set_new(o, "last_bucket", json_null());
         json_object_set_new(o, "last_bucket_age", json_null());
     }
-    json_object_set_new(o, "updated", updated > 0 ? json_string(ds_time_format(
-                                                        updated * DS_NS_PER_SEC, ts, sizeof(ts)))
-                                                  : json_null());
+    json_object_set_new(o, "updated",
+                        updated > 0
+                            ? json_string(ds_time_format(updated * DS_NS_PER_SEC, ts, sizeof(ts)))
+                            : json_null());
     srcs = json_object_get(rec, "sources");
-    json_object_foreach (srcs, key, v) {
+    json_object_foreach(srcs, key, v) {
         kdrop += (uint64_t)json_integer_value(json_object_get(v, "kernel_dropped"));
         idrop += (uint64_t)json_integer_value(json_object_get(v, "interface_dropped"));
     }
@@ -225,13 +230,13 @@ json_t *web_stats_json(const struct web_stats *s, const struct web_names *names,
         if (s->sensors[i].bucket_start == bucket_start && bucket_start >= 0)
             bucket_sources += s->sensors[i].bucket_sources;
     }
-    json_object_set_new(o, "bucket",
-                        json_pack("{s:o,s:I}", "start",
-                                  bucket_start >= 0
-                                      ? json_string(ds_time_format(bucket_start * DS_NS_PER_SEC,
-                                                                   ts, sizeof(ts)))
-                                      : json_null(),
-                                  "sources", (json_int_t)bucket_sources));
+    json_object_set_new(
+        o, "bucket",
+        json_pack("{s:o,s:I}", "start",
+                  bucket_start >= 0
+                      ? json_string(ds_time_format(bucket_start * DS_NS_PER_SEC, ts, sizeof(ts)))
+                      : json_null(),
+                  "sources", (json_int_t)bucket_sources));
 
     for (unsigned t = 0; t < WEB_TOP_SECONDS; t++) {
         for (unsigned i = 0; i < s->top[TOP_CC][t].n; i++)
@@ -254,7 +259,10 @@ json_t *web_stats_json(const struct web_stats *s, const struct web_names *names,
             }
             json_array_append_new(list, x);
         }
-        json_object_set_new(top, l == TOP_CC ? "countries" : l == TOP_PORT ? "ports" : "tools",
+        json_object_set_new(top,
+                            l == TOP_CC     ? "countries"
+                            : l == TOP_PORT ? "ports"
+                                            : "tools",
                             list);
     }
     json_object_set_new(top, "events", json_integer((json_int_t)total_events));
@@ -270,7 +278,7 @@ json_t *web_stats_json(const struct web_stats *s, const struct web_names *names,
         json_array_append_new(sens, x);
     }
     /* sensors that wrote buckets but publish no live batches (idle, or live events off) */
-    json_object_foreach ((json_t *)sensor_info, key, rec) {
+    json_object_foreach((json_t *)sensor_info, key, rec) {
         unsigned i;
         for (i = 0; i < names->n && strcmp(names->name[i], key) != 0; i++)
             ;

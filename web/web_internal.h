@@ -42,7 +42,7 @@ int web_names_index(struct web_names *t, const char *name);
 /* One shared ring of the newest events; seq numbers grow forever, the ring keeps the last cap. */
 struct web_ring {
     struct web_event *v;
-    uint64_t cap; /* a power of two */
+    uint64_t cap;  /* a power of two */
     uint64_t head; /* seq of the next event written */
 };
 DS_WARN_UNUSED int web_ring_init(struct web_ring *r, uint64_t min_cap);
@@ -97,8 +97,8 @@ void web_event_json(struct ds_buf *b, const struct web_event *e, const struct we
 
 /* ---------------------------------------------------------------- live statistics (stats.c) */
 
-#define WEB_STATS_SECONDS 5   /* rates are averaged over this window */
-#define WEB_TOP_SECONDS   60  /* shares come from the sampled events of this window */
+#define WEB_STATS_SECONDS 5  /* rates are averaged over this window */
+#define WEB_TOP_SECONDS   60 /* shares come from the sampled events of this window */
 #define WEB_TOP_N         10
 #define WEB_TOP_KEYS      512 /* distinct keys counted per top list and window */
 
@@ -236,7 +236,8 @@ struct web_server {
 };
 
 /* live.c: the websocket protocol callback and its hooks for the server */
-int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len);
 size_t web_live_pss_size(void);
 /* New events are in the ring / a new stats message / a new alert: wake the clients. */
 void web_live_kick(struct web_server *s);
@@ -248,7 +249,8 @@ unsigned web_live_clients(const struct web_server *s);
 /* api.c: HTTP (REST, /healthz, /metrics, tokens) and the query thread */
 struct web_api *web_api_new(struct web_server *s, char *err, size_t errlen);
 void web_api_free(struct web_api *a);
-int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len);
 size_t web_http_pss_size(void);
 /* The bearer token of a request (Authorization header or ?token=) checked against the
  * configuration: returns the scope, WEB_SCOPE_NONE for a bad token, and sets *present. */
