@@ -211,7 +211,8 @@ struct web_api *web_api_new(struct web_server *s, char *err, size_t errlen)
     a->queue_tail = &a->queue;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
-    a->conn = rds_conn_new(s->cfg->redis_url, s->cfg->state_dir, NULL, err, errlen);
+    a->conn = rds_conn_new(s->cfg->redis_url, s->cfg->state_dir, s->switch_user ? &s->user : NULL,
+                           err, errlen);
     if (!a->conn || pthread_create(&a->thread, NULL, api_main, a) != 0) {
         if (a->conn)
             snprintf(err, errlen, "cannot start the query thread");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define FRAME_INTERVAL_MS 100 /* at most one events frame per client per 100 ms */
@@ -322,13 +323,24 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
     ds_buf_init(&s->ev_cache, s->scratch_len - 4096);
     s->sensor_info = json_object();
 
-    s->api = web_api_new(s, err, sizeof(err));
-    if (!s->api) {
-        fprintf(stderr, "darkscope serve: %s\n", err);
-        status = 2;
-        goto out;
+    /* started as root: the embedded Redis runs as the service account, and so does serve once
+     * its listener is open */
+    if (geteuid() == 0) {
+        if (ds_user_resolve(cfg->user, &s->user, err, sizeof(err)) < 0) {
+            fprintf(stderr, "darkscope serve: %s\n", err);
+            status = 2;
+            goto out;
+        }
+        s->switch_user = true;
     }
-    s->watch_params = rds_conn_new(cfg->redis_url, cfg->state_dir, NULL, err, sizeof(err));
+    if (!cfg->redis_url[0]) {
+        char sock[512];
+        if (rds_embedded_ensure(cfg->state_dir, s->switch_user ? &s->user : NULL, sock,
+                                sizeof(sock), err, sizeof(err)) < 0)
+            ds_log(DS_LOG_WARN, "web", "embedded redis: %s (retrying in the background)", err);
+    }
+    s->watch_params = rds_conn_new(cfg->redis_url, cfg->state_dir, s->switch_user ? &s->user : NULL,
+                                   err, sizeof(err));
     if (!s->watch_params) {
         fprintf(stderr, "darkscope serve: %s\n", err);
         status = 2;
@@ -385,6 +397,17 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
         goto out_loop;
     }
 
+    if (s->switch_user && ds_privs_drop(&s->user, false, err, sizeof(err)) < 0) {
+        fprintf(stderr, "darkscope serve: %s\n", err);
+        status = 1;
+        goto out_loop;
+    }
+    s->api = web_api_new(s, err, sizeof(err));
+    if (!s->api) {
+        fprintf(stderr, "darkscope serve: %s\n", err);
+        status = 2;
+        goto out_loop;
+    }
     {
         static const struct rds_watch_ops ops = {on_live, on_sensors, on_alert, on_state};
         s->watch = rds_watch_new(&v->loop, s->watch_params, &ops, s);

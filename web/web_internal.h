@@ -212,6 +212,8 @@ struct web_server {
     json_t *sensor_info; /* name → record, from Redis */
     struct web_metrics m;
     bool stopping;
+    bool switch_user; /* started as root: runs as user once listening */
+    struct ds_user user;
     char attribution[16]; /* "dbip" when the GeoIP data needs DB-IP's link */
 
     /* websocket clients */
