@@ -62,6 +62,31 @@ static unsigned clients_from(const struct web_server *s, const char *peer)
     return n;
 }
 
+/* An HTTP answer to a refused upgrade, written whole (lws_return_http_status would answer
+ * HTTP/1.0 at this stage). */
+static int refuse(struct lws *wsi, int status)
+{
+    unsigned char buf[LWS_PRE + 512];
+    const char *text = status == HTTP_STATUS_UNAUTHORIZED ? "Unauthorized"
+                       : status == HTTP_STATUS_NOT_FOUND  ? "Not Found"
+                                                          : "Service Unavailable";
+    const char *body = status == HTTP_STATUS_UNAUTHORIZED
+                           ? "{\"error\":\"a valid bearer token is required\"}"
+                       : status == HTTP_STATUS_NOT_FOUND ? "{\"error\":\"no such endpoint\"}"
+                                                         : "{\"error\":\"too many clients\"}";
+    int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+                     "HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
+                     "content-length: %zu\r\ncache-control: no-store\r\nconnection: close\r\n"
+                     "%s%s\r\n%s",
+                     status, text, strlen(body),
+                     status == HTTP_STATUS_UNAUTHORIZED
+                         ? "www-authenticate: Bearer realm=\"darkscope\"\r\n"
+                         : "",
+                     status == HTTP_STATUS_SERVICE_UNAVAILABLE ? "retry-after: 10\r\n" : "", body);
+    lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS);
+    return -1;
+}
+
 /* Before the upgrade: the path, the token and the connection limits. Refusals are HTTP. */
 static int filter_connection(struct web_server *s, struct lws *wsi)
 {
@@ -87,8 +112,7 @@ static int filter_connection(struct web_server *s, struct lws *wsi)
         return 0;
     s->m.clients_refused++;
     s->m.http[status / 100 <= 5 ? status / 100 : 0]++;
-    lws_return_http_status(wsi, (unsigned)status, NULL);
-    return -1;
+    return refuse(wsi, status);
 }
 
 static void json_to_scratch_and_send(struct web_server *s, struct web_client *c, json_t *msg)
