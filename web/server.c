@@ -94,6 +94,8 @@ static void on_state(void *ctx, bool up)
     struct web_server *s = ctx;
 
     s->redis_up = up;
+    if (up && s->watch)
+        rds_watch_poll(s->watch); /* sensors and the alert position right away */
     ds_log(up ? DS_LOG_INFO : DS_LOG_WARN, "web", "redis %s", up ? "connected" : "lost");
 }
 
