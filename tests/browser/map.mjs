@@ -95,7 +95,7 @@ async function expect(page, what, fn, arg, msg) {
     try {
         await page.waitForFunction(fn, arg, { timeout: remaining(), polling: 250 });
     } catch (e) {
-        throw new Failure(what + ': ' + msg + ' within ' + opts.timeout + ' s; state: ' + (await snapshot(page)));
+        throw new Failure(what + ': ' + msg + ' before the ' + opts.timeout + ' s time-out; state: ' + (await snapshot(page)));
     }
     ok(what);
 }
@@ -192,6 +192,16 @@ try {
     code = 1;
     if (e instanceof Failure) console.log('FAIL ' + e.message);
     else console.log('FAIL ' + (e && e.stack ? e.stack : e));
+    /* a picture of the failure helps more than none */
+    const page = context && context.pages()[0];
+    if (page) {
+        try {
+            await page.screenshot({ path: opts.screenshot, timeout: 5000 });
+            console.log('     screenshot of the failure saved: ' + opts.screenshot);
+        } catch (err) {
+            /* the page is gone */
+        }
+    }
 } finally {
     if (context) await context.close().catch(() => {});
     fs.rmSync(profile, { recursive: true, force: true });

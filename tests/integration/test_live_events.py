@@ -36,4 +36,11 @@ c.true("every event has its fields",
 c.true("events are SYNs of the flood", all(e["class"] == "scan" and e["proto"] == "tcp" and
                                           e["dport"] == 25565 for e in events))
 c.true("sensor named", all(b["sensor"] == "test" for b in batches))
+c.true("each batch's classes add up to its packets",
+       all(sum(b["by_class"].values()) == b["seen"] for b in batches))
+c.eq("classes over all batches equal the summary's", {k: sum(b["by_class"][k] for b in batches)
+                                                    for k in s["by_class"]}, s["by_class"])
+c.true("batches name the open bucket and its sources so far",
+       all(b["bucket"]["sources"] >= 1 for b in batches if "bucket" in b) and
+       any("bucket" in b for b in batches))
 c.done()
