@@ -33,4 +33,63 @@ unsigned agg_trie_match(const struct agg_trie *t, const struct ds_addr *a, struc
 uint64_t agg_trie_prefixes(const struct agg_trie *t);
 size_t agg_trie_memory(const struct agg_trie *t);
 
+/* ---------------------------------------------------------------- subscribers (subscribers.c) */
+
+struct agg_thresholds {
+    int64_t infected_min_packets; /* packets from the host in the bucket */
+    int64_t infected_min_dsts;    /* distinct darknet addresses it hit */
+    int64_t ddos_min_packets;     /* backscatter packets of an attack */
+    int64_t ddos_min_seconds;     /* attack duration */
+    int64_t ddos_min_window_packets;
+    int64_t quiet_seconds;    /* an incident closes after this long without activity */
+    int64_t renotify_seconds; /* an open incident is notified again after this long */
+};
+void agg_thresholds_default(struct agg_thresholds *t);
+
+struct agg_contact {
+    char *email;
+    char lang[3]; /* "en" or "ja" */
+};
+
+struct agg_org {
+    char *id, *name;
+    char *timezone; /* NULL: Asia/Tokyo for "ja" contacts, UTC otherwise */
+    struct agg_contact *contacts;
+    unsigned n_contacts;
+    struct ds_cidr *internal; /* its internal darknet prefixes */
+    unsigned n_internal;
+    size_t n_livenet;
+    struct agg_thresholds th;
+    bool has_token;
+    uint8_t token_sha256[32];
+};
+
+#define AGG_PARTNER_CC_MAX 64
+struct agg_partner {
+    char name[65];
+    unsigned n_countries;
+    char countries[AGG_PARTNER_CC_MAX][3];
+    uint8_t token_sha256[32];
+};
+
+struct agg_subscribers {
+    struct agg_org *orgs;
+    unsigned n_orgs;
+    struct agg_partner *partners;
+    unsigned n_partners;
+    struct agg_trie *livenet;  /* value: organisation index */
+    struct agg_trie *internal; /* value: organisation index */
+    struct agg_trie *research; /* known research scanners (labelled, never alerted) */
+    size_t n_livenet, n_internal;
+};
+
+/* Loads and validates a subscriber file whole (docs/alerting.md). On error fills err with one
+ * line naming the file and the key (or FILE:LINE for syntax errors and CSV rows) and returns
+ * -EINVAL (or -ENOMEM); *out is set only on success. */
+DS_WARN_UNUSED int agg_subscribers_load(const char *path, const struct agg_thresholds *defaults,
+                                        struct agg_subscribers **out, char *err, size_t errlen);
+void agg_subscribers_free(struct agg_subscribers *s);
+/* Index of the organisation with this id, or -1. */
+int agg_subscribers_find(const struct agg_subscribers *s, const char *id);
+
 #endif
