@@ -258,6 +258,15 @@ struct ds_config {
     int64_t web_ring_events;
     int64_t web_stall_timeout; /* seconds */
 
+    char *agg_subscribers; /* subscriber file */
+    char *agg_bogons;      /* "" = the built-in list */
+    int64_t agg_wait;      /* seconds past a bucket's end before it is processed anyway */
+    int64_t agg_infected_min_packets, agg_infected_min_dsts;
+    int64_t agg_ddos_min_packets, agg_ddos_min_seconds, agg_ddos_min_window_packets;
+    int64_t agg_quiet, agg_renotify; /* seconds */
+    double ew_alpha, ew_ratio, ew_deviations;
+    int64_t ew_min_sources, ew_warmup;
+
     char *user;
     char *log_level;
 };

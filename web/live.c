@@ -448,7 +448,9 @@ int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         break;
 
     default:
-        break;
+        /* this protocol is the vhost's default, so plain HTTP (the page's files) binds to it
+         * too: lws's helper completes those transactions, keeping keep-alive working */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
     return 0;
 }

@@ -24,7 +24,7 @@ struct srv {
     struct lws_http_mount mounts[5];
     struct lws_protocols protocols[3];
     struct lws_protocol_vhost_options pvo, pvo_default, headers[5], mimes[3];
-    char root[2048], vendor[2100], listen_host[256];
+    char root[2048], page[2100], vendor[2100], listen_host[256];
     int listen_port;
 };
 
@@ -237,7 +237,7 @@ static void setup_mounts(struct srv *v)
     /* longest mount point wins: /api, /healthz, /metrics and /vendor before / */
     m[0] = (struct lws_http_mount){.mountpoint = "/",
                                    .mountpoint_len = 1,
-                                   .origin = v->root,
+                                   .origin = v->page,
                                    .def = "index.html",
                                    .origin_protocol = LWSMPRO_FILE,
                                    .extra_mimetypes = v->mimes,
@@ -309,6 +309,7 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
         return 2;
     }
     snprintf(v->root, sizeof(v->root), "%s", cfg->web_root[0] ? cfg->web_root : web_root);
+    snprintf(v->page, sizeof(v->page), "%s/page", v->root);
     snprintf(v->vendor, sizeof(v->vendor), "%s/node_modules", v->root);
     detect_attribution(s);
     raise_fd_limit();

@@ -101,6 +101,21 @@ c.eq("nosniff", headers.get("x-content-type-options"), "nosniff")
 c.true("cache headers on assets", "max-age" in headers.get("cache-control", ""))
 status, headers, _ = srv.get("/api/v1/sensors")
 c.eq("API answers are not cached", headers.get("cache-control"), "no-store")
+# several requests on one kept-alive connection (browsers reuse connections)
+import http.client  # noqa: E402
+conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+answers = []
+for path in ["/", "/js/map.js", "/favicon.svg", "/api/v1/sensors", "/js/util.js", "/healthz"]:
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    answers.append((path, r.status, len(body) == int(r.getheader("content-length", -1))))
+conn.close()
+c.eq("one connection carries every request", answers,
+     [(p, 503 if p == "/healthz" else 200, True) for p, _, _ in answers])
+for path in ["/server.c", "/web.h", "/meson.build", "/package.json", "/page/index.html"]:
+    status, _, _ = srv.get(path)
+    c.eq(f"{path} is not served", status, 404)
 status, _, body = srv.get("/../../etc/passwd")
 c.true(f"no path traversal ({status})", status in (0, 400, 403, 404) and b"root:" not in body)
 srv.stop()
