@@ -1,5 +1,6 @@
 /* darkscope: argument parsing, signals and start-up. The only code that knows every module and
  * the only place that calls exit(). */
+#include "aggregator/aggregator.h"
 #include "capture/capture.h"
 #include "core/core.h"
 #include "redis/redis.h"
@@ -15,6 +16,7 @@
 #define EXIT_USAGE 2
 
 int main_query(int argc, char **argv, struct ds_config *cfg);
+int main_subscribers(int argc, char **argv, struct ds_config *cfg);
 
 static struct cap_capture *running;
 
@@ -32,6 +34,9 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  capture        read interfaces and/or pcap files into Redis time-buckets\n"
                  "  serve          the live map, its websocket and the REST API\n"
+                 "  aggregate      subscriber alerts from closed buckets [--once] [--reload]\n"
+                 "  query alerts   [--org ID] [--since T] [--kind K]\n"
+                 "  subscribers check FILE | lookup IP   the subscriber file\n"
                  "  query summary  --from T --to T [--sensor S] [--top N]\n"
                  "  query source   IP [--from T] [--to T] [--sensor S]\n"
                  "  check-config   FILE\n"
@@ -49,6 +54,10 @@ static void usage(FILE *out)
                  "  --interface IF     a live interface (repeatable)\n"
                  "  --sensor NAME      sensor name\n"
                  "  --speed S          max, realtime or xN\n"
+                 "aggregate options:\n"
+                 "  --subscribers FILE the subscriber file (docs/alerting.md)\n"
+                 "  --once             process every complete bucket, then exit\n"
+                 "  --reload           make the running aggregator reload its subscriber file\n"
                  "serve options:\n"
                  "  --listen ADDR:PORT address to serve on (default 127.0.0.1:8080)\n");
 }
@@ -67,6 +76,12 @@ enum {
     OPT_TO,
     OPT_TOP,
     OPT_LISTEN,
+    OPT_SUBSCRIBERS,
+    OPT_ONCE,
+    OPT_RELOAD,
+    OPT_ORG,
+    OPT_SINCE,
+    OPT_KIND,
     OPT_HELP,
 };
 
@@ -84,6 +99,12 @@ static const struct option long_opts[] = {
     {"to", required_argument, NULL, OPT_TO},
     {"top", required_argument, NULL, OPT_TOP},
     {"listen", required_argument, NULL, OPT_LISTEN},
+    {"subscribers", required_argument, NULL, OPT_SUBSCRIBERS},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"reload", no_argument, NULL, OPT_RELOAD},
+    {"org", required_argument, NULL, OPT_ORG},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"kind", required_argument, NULL, OPT_KIND},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -92,6 +113,8 @@ struct cli {
     const char *config;
     bool dump;
     const char *from, *to, *top, *sensor;
+    const char *org, *since, *kind;
+    bool once, reload;
     /* overrides, applied after the file in the order given */
     struct {
         const char *key;
@@ -144,6 +167,24 @@ static int parse_cli(int argc, char **argv, struct cli *c)
             break;
         case OPT_LISTEN:
             rc = cli_set(c, "web.listen", optarg);
+            break;
+        case OPT_SUBSCRIBERS:
+            rc = cli_set(c, "aggregate.subscribers", optarg);
+            break;
+        case OPT_ONCE:
+            c->once = true;
+            break;
+        case OPT_RELOAD:
+            c->reload = true;
+            break;
+        case OPT_ORG:
+            c->org = optarg;
+            break;
+        case OPT_SINCE:
+            c->since = optarg;
+            break;
+        case OPT_KIND:
+            c->kind = optarg;
             break;
         case OPT_SET: {
             char *eq = strchr(optarg, '=');
@@ -319,8 +360,20 @@ int main(int argc, char **argv)
             goto out;
         }
         status = web_serve(&cfg, DS_WEB_ROOT);
+    } else if (strcmp(cmd, "aggregate") == 0) {
+        if (cli.reload) {
+            char err[512];
+            if (agg_reload_signal(&cfg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "darkscope aggregate --reload: %s\n", err);
+                status = 1;
+            }
+            goto out;
+        }
+        status = agg_run(&cfg, cli.once);
+    } else if (strcmp(cmd, "subscribers") == 0) {
+        status = main_subscribers(cli.positional_n, cli.positional, &cfg);
     } else if (strcmp(cmd, "query") == 0) {
-        char *args[16];
+        char *args[24];
         int n = 0;
         for (int i = 0; i < cli.positional_n && n < 12; i++)
             args[n++] = cli.positional[i];
@@ -339,6 +392,18 @@ int main(int argc, char **argv)
         if (cli.top) {
             args[n++] = "--top";
             args[n++] = (char *)cli.top;
+        }
+        if (cli.org) {
+            args[n++] = "--org";
+            args[n++] = (char *)cli.org;
+        }
+        if (cli.since) {
+            args[n++] = "--since";
+            args[n++] = (char *)cli.since;
+        }
+        if (cli.kind) {
+            args[n++] = "--kind";
+            args[n++] = (char *)cli.kind;
         }
         status = main_query(n, args, &cfg);
     } else {

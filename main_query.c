@@ -33,13 +33,19 @@ int main_query(int argc, char **argv, struct ds_config *cfg)
     char err[1024];
     struct rds_conn *conn;
     json_t *out = NULL;
-    const char *sensor = NULL;
+    const char *sensor = NULL, *org = NULL, *kind = NULL, *since_s = NULL;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
             from_s = argv[++i];
         else if (strcmp(argv[i], "--sensor") == 0 && i + 1 < argc)
             sensor = argv[++i];
+        else if (strcmp(argv[i], "--org") == 0 && i + 1 < argc)
+            org = argv[++i];
+        else if (strcmp(argv[i], "--kind") == 0 && i + 1 < argc)
+            kind = argv[++i];
+        else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
+            since_s = argv[++i];
         else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
             to_s = argv[++i];
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
@@ -55,6 +61,17 @@ int main_query(int argc, char **argv, struct ds_config *cfg)
             fprintf(stderr, "darkscope query: unexpected argument \"%s\"\n", argv[i]);
             return 2;
         }
+    }
+    int64_t since = 0;
+    if (since_s && parse_time("--since", since_s, &since) < 0)
+        return 2;
+    if (kind && strcmp(kind, "infected") != 0 && strcmp(kind, "internal") != 0 &&
+        strcmp(kind, "ddos_victim") != 0 && strcmp(kind, "early_warning") != 0) {
+        fprintf(stderr,
+                "darkscope query alerts: --kind: expected infected, internal, ddos_victim "
+                "or early_warning, got \"%s\"\n",
+                kind);
+        return 2;
     }
     if ((from_s && parse_time("--from", from_s, &from) < 0) ||
         (to_s && parse_time("--to", to_s, &to) < 0))
@@ -78,6 +95,8 @@ int main_query(int argc, char **argv, struct ds_config *cfg)
     }
     if (strcmp(what, "summary") == 0) {
         out = rds_query_summary(conn, from, to, sensor, (unsigned)top, err, sizeof(err));
+    } else if (strcmp(what, "alerts") == 0 && !ip) {
+        out = rds_query_alerts(conn, org, since, kind, 1000000, err, sizeof(err));
     } else if (strcmp(what, "source") == 0 && ip) {
         struct ds_addr a;
         if (ds_addr_parse(ip, &a) < 0) {
@@ -88,7 +107,7 @@ int main_query(int argc, char **argv, struct ds_config *cfg)
         }
         out = rds_query_source(conn, &a, from, to, sensor, err, sizeof(err));
     } else {
-        fprintf(stderr, "usage: darkscope query summary|source ...\n");
+        fprintf(stderr, "usage: darkscope query summary|source|alerts ...\n");
         rds_conn_free(conn);
         return 2;
     }

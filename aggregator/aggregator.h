@@ -10,6 +10,8 @@
 
 #include "core/core.h"
 
+#include <jansson.h>
+
 /* ---------------------------------------------------------------- prefix trie (trie.c) */
 
 struct agg_trie;
@@ -91,5 +93,64 @@ DS_WARN_UNUSED int agg_subscribers_load(const char *path, const struct agg_thres
 void agg_subscribers_free(struct agg_subscribers *s);
 /* Index of the organisation with this id, or -1. */
 int agg_subscribers_find(const struct agg_subscribers *s, const char *id);
+
+/* ---------------------------------------------------------------- the role (aggregate.c) */
+
+/* Runs `darkscope aggregate` until SIGINT/SIGTERM, or with once until every complete bucket is
+ * processed. SIGHUP reloads the subscriber file (keeping the old one when the new one is bad).
+ * Returns an exit status: 0, 2 bad configuration or subscriber file, 3 Redis unreachable
+ * (once), 1 other failures. */
+int agg_run(const struct ds_config *cfg, bool once);
+/* `darkscope aggregate --reload`: SIGHUP to the running aggregator (its pid file in
+ * state_dir). Returns 0 or -errno with err filled. */
+int agg_reload_signal(const struct ds_config *cfg, char *err, size_t errlen);
+void agg_thresholds_from_config(const struct ds_config *cfg, struct agg_thresholds *t);
+
+/* ---------------------------------------------------------------- incidents (incident.c) */
+
+enum agg_kind {
+    AGG_KIND_INFECTED,
+    AGG_KIND_INTERNAL,
+    AGG_KIND_DDOS,
+    AGG_KIND_EARLY,
+    AGG_KIND_N
+};
+extern const char *const agg_kind_names[AGG_KIND_N];
+
+/* Adds one source or victim record (as capture stores it) seen by a sensor to a host's
+ * evidence for the bucket (an object, empty at first). */
+void agg_evidence_merge(json_t *ev, const char *sensor, json_t *rec);
+/* The kinds (bit per enum agg_kind) a source's evidence supports for an organisation: internal
+ * when it hit a darknet prefix inside the organisation's internal darknet, infected when it
+ * sent scan-class packets to any other darknet prefix. Thresholds are applied later. */
+unsigned agg_evidence_kinds(const json_t *ev, const struct agg_org *org);
+/* The incident after this bucket: old (NULL or closed: a new incident) plus the evidence. A
+ * bucket already folded in changes nothing. Returns a new object. */
+json_t *agg_incident_fold(json_t *old, const json_t *ev, const struct agg_org *org, int kind,
+                          const char *host, int64_t bucket, int64_t bucket_end);
+/* Whether the incident should be alerted now: its evidence meets the kind's thresholds and it
+ * was never alerted, or was last alerted renotify ago. */
+bool agg_incident_due(const json_t *inc, const struct agg_thresholds *th, int kind,
+                      int64_t bucket_end, double v4_share);
+/* The alert for an incident (a new object); records the alert in the incident. v4_share: the
+ * share of the IPv4 space the telescope watches (to scale DDoS rates). */
+json_t *agg_alert_from(json_t *inc, int64_t bucket, int64_t bucket_end, double v4_share);
+
+/* Early warning per destination port: an EWMA baseline of distinct sources per bucket with an
+ * EWMA of absolute deviations (docs/alerting.md). */
+struct agg_ew {
+    double mean, mad;
+    unsigned n; /* buckets seen */
+};
+struct agg_ew_params {
+    double alpha, ratio, deviations;
+    int64_t min_sources;
+    unsigned warmup;
+};
+void agg_ew_parse(const char *text, struct agg_ew *s);
+void agg_ew_format(const struct agg_ew *s, char *buf, size_t len);
+/* Feeds one bucket's distinct sources x; returns true when x is a sudden rise. *ratio = x over
+ * the baseline before this bucket. */
+bool agg_ew_step(struct agg_ew *s, double x, const struct agg_ew_params *p, double *ratio);
 
 #endif

@@ -223,6 +223,58 @@ json_t *rds_query_timeline(struct rds_conn *c, int64_t from, int64_t to, int64_t
 /* Every sensor record (ds:v1:sensors) as an object name → record. */
 json_t *rds_query_sensors(struct rds_conn *c, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------- the aggregator (agg.c) */
+
+/* A sensor as its record describes it. */
+struct rds_sensor_state {
+    char name[65];
+    int64_t bucket_seconds, last_bucket, updated; /* Unix seconds */
+    struct ds_prefixset darknet;
+};
+/* Every sensor record. *out is a new array (free it). */
+int rds_agg_sensors(struct rds_conn *c, struct rds_sensor_state **out, size_t *n, char *err,
+                    size_t errlen);
+/* 1 when the sensor wrote the bucket, 0 when not, -errno. */
+int rds_agg_has_bucket(struct rds_conn *c, const char *sensor, int64_t start, char *err,
+                       size_t errlen);
+/* The sensor's first bucket start after `after`; INT64_MAX when none, -1 on error. */
+int64_t rds_agg_next_bucket(struct rds_conn *c, const char *sensor, int64_t after, char *err,
+                            size_t errlen);
+/* Calls cb for every source (or victim) record line of a bucket, late parts included: the
+ * address text and the record's JSON text (neither NUL-terminated). A negative return from cb
+ * stops the walk. */
+typedef int (*rds_line_fn)(void *ctx, const char *ip, size_t iplen, const char *json,
+                           size_t jsonlen);
+int rds_agg_each_record(struct rds_conn *c, const char *sensor, int64_t start, bool victims,
+                        rds_line_fn cb, void *ctx, char *err, size_t errlen);
+/* The bucket's distinct sources per port: {"tcp/23": 118, …}. */
+json_t *rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t start, char *err,
+                             size_t errlen);
+/* The last bucket start the aggregator finished, -1 for none, -2 on error. */
+int64_t rds_agg_checkpoint(struct rds_conn *c, char *err, size_t errlen);
+/* Incidents by field ("org|kind|host"): object field → incident (absent when none). */
+json_t *rds_agg_incidents_get(struct rds_conn *c, const char *const *fields, size_t n, char *err,
+                              size_t errlen);
+/* Fields of open incidents last active before `before` (Unix seconds), at most 10,000. */
+json_t *rds_agg_incidents_quiet(struct rds_conn *c, int64_t before, char *err, size_t errlen);
+/* The early-warning state: object port → "mean mad n". */
+json_t *rds_agg_ew_state(struct rds_conn *c, char *err, size_t errlen);
+
+/* Everything one bucket produced, written in one MULTI/EXEC with the checkpoint. */
+struct rds_agg_commit {
+    int64_t bucket;
+    json_t *incidents; /* field → incident (with "status" and "last_seen_s") */
+    json_t *alerts; /* [{"org": id or null, "alert": {…}}], in order: entry ids <bucket ms>-<i> */
+    json_t *ew_state; /* port → "mean mad n" */
+};
+/* Returns 0 when written, 1 when the checkpoint had already passed the bucket (nothing written),
+ * -errno on failure (nothing written either). */
+int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err, size_t errlen);
+/* Alerts from the global stream (org NULL) or an organisation's, from `since` (Unix seconds),
+ * optionally of one kind; at most max. */
+json_t *rds_query_alerts(struct rds_conn *c, const char *org, int64_t since, const char *kind,
+                         size_t max, char *err, size_t errlen);
+
 /* ---------------------------------------------------------------- watching (serve) */
 
 /* Asynchronous connections on a libuv loop for the web server: one subscription to the live

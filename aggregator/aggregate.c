@@ -1,0 +1,642 @@
+/* `darkscope aggregate`: takes closed buckets in order from its checkpoint, matches their
+ * sources and backscatter victims against the subscribers' ranges, folds the evidence into
+ * incidents, runs the early warning over per-port source counts, and commits each bucket's
+ * incidents, alerts, state and checkpoint in one transaction (redis/agg.c). */
+#include "aggregator/aggregator.h"
+#include "redis/redis.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MATCHES_MAX   64
+#define ACTIVE_WINDOW 3600 /* a sensor that wrote a bucket within this long is waited for */
+
+struct agg {
+    const struct ds_config *cfg;
+    struct rds_conn *conn;
+    struct agg_subscribers *subs;
+    struct agg_trie *bogons;
+    struct rds_sensor_state *sensors;
+    size_t n_sensors;
+    struct agg_ew_params ew;
+    struct agg_thresholds defaults;
+    /* the bucket being processed */
+    const char *sensor;
+    json_t *src_ev, *vic_ev;
+    uint64_t lines, matched, skipped_bogon, skipped_research;
+};
+
+/* ---- bogons */
+
+static int load_bogons(const char *path, struct agg_trie **out, char *err, size_t errlen)
+{
+    struct agg_trie *t = agg_trie_new();
+    char line[256];
+    unsigned lineno = 0;
+    FILE *f = fopen(path, "r");
+
+    if (!t || !f) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        agg_trie_free(t);
+        if (f)
+            fclose(f);
+        return -EINVAL;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *p = line, *end;
+        struct ds_cidr c;
+        lineno++;
+        if ((end = strchr(p, '#')))
+            *end = '\0';
+        p += strspn(p, " \t");
+        p[strcspn(p, " \t\r\n")] = '\0';
+        if (!*p)
+            continue;
+        if (ds_cidr_parse(p, &c) < 0 || agg_trie_add(t, &c, 0) < 0) {
+            snprintf(err, errlen, "%s:%u: expected a prefix like \"10.0.0.0/8\", got \"%.60s\"",
+                     path, lineno, p);
+            fclose(f);
+            agg_trie_free(t);
+            return -EINVAL;
+        }
+    }
+    fclose(f);
+    if (agg_trie_finish(t) < 0) {
+        agg_trie_free(t);
+        return -ENOMEM;
+    }
+    *out = t;
+    return 0;
+}
+
+/* ---- one bucket */
+
+static int on_line(struct agg *g, json_t *into, const char *ip, size_t iplen, const char *json,
+                   size_t jsonlen)
+{
+    char text[DS_ADDR_STRLEN];
+    struct ds_addr a;
+    struct agg_match m;
+    json_t *rec, *ev;
+
+    g->lines++;
+    if (iplen == 0 || iplen >= sizeof(text))
+        return 0;
+    memcpy(text, ip, iplen);
+    text[iplen] = '\0';
+    if (ds_addr_parse(text, &a) < 0 || agg_trie_match(g->subs->livenet, &a, &m, 1) == 0)
+        return 0;
+    rec = json_loadb(json, jsonlen, 0, NULL);
+    if (!rec)
+        return 0;
+    ev = json_object_get(into, text);
+    if (!ev) {
+        ev = json_object();
+        json_object_set_new(into, text, ev);
+    }
+    agg_evidence_merge(ev, g->sensor, rec);
+    json_decref(rec);
+    g->matched++;
+    return 0;
+}
+
+static int on_src(void *ctx, const char *ip, size_t iplen, const char *json, size_t jsonlen)
+{
+    struct agg *g = ctx;
+    return on_line(g, g->src_ev, ip, iplen, json, jsonlen);
+}
+
+static int on_vic(void *ctx, const char *ip, size_t iplen, const char *json, size_t jsonlen)
+{
+    struct agg *g = ctx;
+    return on_line(g, g->vic_ev, ip, iplen, json, jsonlen);
+}
+
+struct decision {
+    char field[200];
+    unsigned org;
+    int kind;
+    json_t *ev; /* borrowed */
+    char host[DS_ADDR_STRLEN];
+};
+
+static int cmp_decision(const void *a, const void *b)
+{
+    return strcmp(((const struct decision *)a)->field, ((const struct decision *)b)->field);
+}
+
+static double telescope_share(const struct agg *g)
+{
+    double share = 0;
+
+    for (size_t i = 0; i < g->n_sensors; i++)
+        share += ds_prefixset_v4_share(&g->sensors[i].darknet);
+    return share > 1 ? 1 : share;
+}
+
+/* Decisions for every matched host and organisation. */
+static size_t decide(struct agg *g, struct decision **out)
+{
+    size_t cap = 64, n = 0;
+    struct decision *d = malloc(cap * sizeof(*d));
+    const char *ip;
+    json_t *ev;
+
+    for (int pass = 0; pass < 2 && d; pass++) {
+        json_object_foreach(pass == 0 ? g->src_ev : g->vic_ev, ip, ev) {
+            struct ds_addr a;
+            struct agg_match m[MATCHES_MAX], dummy;
+            unsigned nm;
+            if (ds_addr_parse(ip, &a) < 0)
+                continue;
+            if (pass == 0 && agg_trie_match(g->bogons, &a, &dummy, 1)) {
+                g->skipped_bogon++; /* spoofed: never an infected host */
+                continue;
+            }
+            if (pass == 0 && agg_trie_match(g->subs->research, &a, &dummy, 1)) {
+                g->skipped_research++; /* a known research scanner: labelled, not alerted */
+                continue;
+            }
+            nm = agg_trie_match(g->subs->livenet, &a, m, MATCHES_MAX);
+            for (unsigned k = 0; k < nm && k < MATCHES_MAX; k++) {
+                const struct agg_org *org = &g->subs->orgs[m[k].value];
+                unsigned kinds = pass == 0 ? agg_evidence_kinds(ev, org) : 1u << AGG_KIND_DDOS;
+                bool dup = false;
+                for (unsigned j = 0; j < k; j++)
+                    dup = dup || m[j].value == m[k].value; /* two ranges of one organisation */
+                if (dup)
+                    continue;
+                for (int kind = 0; kind < AGG_KIND_N; kind++) {
+                    if (!(kinds & (1u << kind)))
+                        continue;
+                    if (n == cap) {
+                        struct decision *nd = realloc(d, 2 * cap * sizeof(*d));
+                        if (!nd) {
+                            free(d);
+                            return 0;
+                        }
+                        d = nd;
+                        cap *= 2;
+                    }
+                    snprintf(d[n].field, sizeof(d[n].field), "%s|%s|%s", org->id,
+                             agg_kind_names[kind], ip);
+                    d[n].org = m[k].value;
+                    d[n].kind = kind;
+                    d[n].ev = ev;
+                    snprintf(d[n].host, sizeof(d[n].host), "%s", ip);
+                    n++;
+                }
+            }
+        }
+    }
+    if (d)
+        qsort(d, n, sizeof(*d), cmp_decision);
+    *out = d;
+    return d ? n : 0;
+}
+
+static int early_warning(struct agg *g, json_t *ports, int64_t bucket, int64_t bucket_end,
+                         json_t *state_out, json_t *alerts, json_t *incidents, char *err,
+                         size_t errlen)
+{
+    json_t *state = rds_agg_ew_state(g->conn, err, errlen), *v;
+    const char *port;
+    json_t *fired = json_array();
+
+    if (!state)
+        return -EIO;
+    /* ports without sources this bucket count as 0 for their baseline */
+    json_object_foreach(state, port, v) {
+        if (!json_object_get(ports, port))
+            json_object_set_new(ports, port, json_integer(0));
+    }
+    json_object_foreach(ports, port, v) {
+        struct agg_ew s;
+        double ratio, x = (double)json_integer_value(v);
+        char buf[96];
+        agg_ew_parse(json_string_value(json_object_get(state, port)), &s);
+        double baseline = s.mean;
+        if (s.n == 0 && x == 0)
+            continue;
+        if (agg_ew_step(&s, x, &g->ew, &ratio))
+            json_array_append_new(fired, json_pack("{s:s,s:f,s:f,s:f}", "port", port, "sources", x,
+                                                   "baseline", baseline, "ratio", ratio));
+        agg_ew_format(&s, buf, sizeof(buf));
+        json_object_set_new(state_out, port, json_string(buf));
+    }
+    json_decref(state);
+    /* one open incident per port: a surge lasting several buckets is one warning */
+    size_t i, n = json_array_size(fired);
+    const char **fields = calloc(n + 1, sizeof(*fields));
+    char(*names)[64] = calloc(n + 1, sizeof(*names));
+    json_array_foreach(fired, i, v) {
+        snprintf(names[i], sizeof(names[i]), "_soc|early_warning|%s",
+                 json_string_value(json_object_get(v, "port")));
+        fields[i] = names[i];
+    }
+    json_t *olds = n ? rds_agg_incidents_get(g->conn, fields, n, err, errlen) : json_object();
+    if (!olds) {
+        free(fields);
+        free(names);
+        json_decref(fired);
+        return -EIO;
+    }
+    json_array_foreach(fired, i, v) {
+        json_t *old = json_object_get(olds, names[i]), *inc, *a;
+        char ts[40], id[160];
+        if (old && strcmp(json_string_value(json_object_get(old, "status")) ?: "", "open") == 0) {
+            inc = json_deep_copy(old);
+            json_object_set_new(inc, "last_seen_s", json_integer(bucket_end));
+            json_object_set_new(
+                inc, "buckets",
+                json_integer(json_integer_value(json_object_get(inc, "buckets")) + 1));
+            json_object_set_new(incidents, names[i], inc);
+            continue;
+        }
+        snprintf(id, sizeof(id), "_soc:early_warning:%s:%lld",
+                 json_string_value(json_object_get(v, "port")), (long long)bucket);
+        inc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:i}", "id", id, "kind", "early_warning", "host",
+                        json_string_value(json_object_get(v, "port")), "status", "open",
+                        "last_seen_s", (json_int_t)bucket_end, "buckets", 1);
+        json_object_set_new(incidents, names[i], inc);
+        a = json_deep_copy(v);
+        json_object_set_new(a, "kind", json_string("early_warning"));
+        json_object_set_new(a, "id", json_string(id));
+        json_object_set_new(a, "incident", json_string(id));
+        json_object_set_new(a, "org", json_null());
+        json_object_set_new(a, "severity", json_string("medium"));
+        json_object_set_new(a, "bucket",
+                            json_string(ds_time_format(bucket * DS_NS_PER_SEC, ts, sizeof(ts))));
+        json_object_set_new(
+            a, "t", json_string(ds_time_format(bucket_end * DS_NS_PER_SEC, ts, sizeof(ts))));
+        json_array_append_new(alerts, json_pack("{s:n,s:o}", "org", "alert", a));
+    }
+    json_decref(olds);
+    free(fields);
+    free(names);
+    json_decref(fired);
+    return 0;
+}
+
+static int close_quiet(struct agg *g, int64_t bucket_end, json_t *incidents, char *err,
+                       size_t errlen)
+{
+    int64_t min_quiet = g->defaults.quiet_seconds;
+    json_t *fields, *olds, *v;
+    const char *field;
+    size_t i;
+
+    for (unsigned k = 0; k < g->subs->n_orgs; k++) {
+        if (g->subs->orgs[k].th.quiet_seconds < min_quiet)
+            min_quiet = g->subs->orgs[k].th.quiet_seconds;
+    }
+    fields = rds_agg_incidents_quiet(g->conn, bucket_end - min_quiet + 1, err, errlen);
+    if (!fields)
+        return -EIO;
+    const char **list = calloc(json_array_size(fields) + 1, sizeof(*list));
+    json_array_foreach(fields, i, v)
+        list[i] = json_string_value(v);
+    olds = rds_agg_incidents_get(g->conn, list, json_array_size(fields), err, errlen);
+    free(list);
+    json_decref(fields);
+    if (!olds)
+        return -EIO;
+    json_object_foreach(olds, field, v) {
+        if (json_object_get(incidents, field))
+            continue; /* active this bucket */
+        const char *org_id = json_string_value(json_object_get(v, "org"));
+        int org = org_id ? agg_subscribers_find(g->subs, org_id) : -1;
+        int64_t quiet = org >= 0 ? g->subs->orgs[org].th.quiet_seconds : g->defaults.quiet_seconds;
+        if (bucket_end - json_integer_value(json_object_get(v, "last_seen_s")) < quiet)
+            continue;
+        json_t *inc = json_deep_copy(v);
+        char ts[40];
+        json_object_set_new(inc, "status", json_string("closed"));
+        json_object_set_new(
+            inc, "closed", json_string(ds_time_format(bucket_end * DS_NS_PER_SEC, ts, sizeof(ts))));
+        json_object_set_new(incidents, field, inc);
+    }
+    json_decref(olds);
+    return 0;
+}
+
+static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *err, size_t errlen)
+{
+    int64_t bucket_end = bucket + seconds;
+    json_t *ports = json_object(), *incidents = json_object(), *alerts = json_array();
+    json_t *ew_state = json_object(), *olds = NULL;
+    struct decision *d = NULL;
+    size_t n = 0;
+    int rc = -EIO;
+    double share = telescope_share(g);
+
+    g->src_ev = json_object();
+    g->vic_ev = json_object();
+    g->lines = g->matched = g->skipped_bogon = g->skipped_research = 0;
+    for (size_t i = 0; i < g->n_sensors; i++) {
+        int has = rds_agg_has_bucket(g->conn, g->sensors[i].name, bucket, err, errlen);
+        json_t *p, *v;
+        const char *k;
+        if (has < 0)
+            goto out;
+        if (!has)
+            continue;
+        g->sensor = g->sensors[i].name;
+        if (rds_agg_each_record(g->conn, g->sensor, bucket, false, on_src, g, err, errlen) < 0 ||
+            rds_agg_each_record(g->conn, g->sensor, bucket, true, on_vic, g, err, errlen) < 0)
+            goto out;
+        p = rds_agg_port_sources(g->conn, g->sensor, bucket, err, errlen);
+        if (!p)
+            goto out;
+        json_object_foreach(p, k, v) {
+            json_t *x = json_object_get(ports, k);
+            json_object_set_new(
+                ports, k, json_integer((x ? json_integer_value(x) : 0) + json_integer_value(v)));
+        }
+        json_decref(p);
+    }
+    n = decide(g, &d);
+    {
+        const char **fields = calloc(n + 1, sizeof(*fields));
+        for (size_t i = 0; i < n; i++)
+            fields[i] = d[i].field;
+        olds = rds_agg_incidents_get(g->conn, fields, n, err, errlen);
+        free(fields);
+        if (!olds)
+            goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct agg_org *org = &g->subs->orgs[d[i].org];
+        json_t *inc = agg_incident_fold(json_object_get(olds, d[i].field), d[i].ev, org, d[i].kind,
+                                        d[i].host, bucket, bucket_end);
+        if (agg_incident_due(inc, &org->th, d[i].kind, bucket_end, share)) {
+            json_t *a = agg_alert_from(inc, bucket, bucket_end, share);
+            json_array_append_new(alerts, json_pack("{s:s,s:o}", "org", org->id, "alert", a));
+        }
+        json_object_set_new(incidents, d[i].field, inc);
+    }
+    if (early_warning(g, ports, bucket, bucket_end, ew_state, alerts, incidents, err, errlen) < 0 ||
+        close_quiet(g, bucket_end, incidents, err, errlen) < 0)
+        goto out;
+    {
+        struct rds_agg_commit x = {bucket, incidents, alerts, ew_state};
+        rc = rds_agg_commit(g->conn, &x, err, errlen);
+    }
+    if (rc >= 0) {
+        char ts[40];
+        ds_log(DS_LOG_INFO, "aggregate",
+               "bucket %s: %llu records, %llu in subscriber ranges, %zu incidents updated, %zu "
+               "alerts%s (%llu bogon, %llu research sources skipped)",
+               ds_time_format(bucket * DS_NS_PER_SEC, ts, sizeof(ts)), (unsigned long long)g->lines,
+               (unsigned long long)g->matched, json_object_size(incidents), json_array_size(alerts),
+               rc == 1 ? " — already done, nothing written" : "",
+               (unsigned long long)g->skipped_bogon, (unsigned long long)g->skipped_research);
+        rc = 0;
+    }
+out:
+    free(d);
+    json_decref(olds);
+    json_decref(ports);
+    json_decref(incidents);
+    json_decref(alerts);
+    json_decref(ew_state);
+    json_decref(g->src_ev);
+    json_decref(g->vic_ev);
+    g->src_ev = g->vic_ev = NULL;
+    return rc;
+}
+
+/* ---- the loop */
+
+/* The next bucket to process after the checkpoint and whether it may be processed now:
+ * 1 ready, 0 not yet, -1 error. */
+static int next_ready(struct agg *g, int64_t checkpoint, int64_t *bucket, int64_t *seconds,
+                      char *err, size_t errlen)
+{
+    int64_t next = INT64_MAX, now = ds_time_now() / DS_NS_PER_SEC;
+
+    free(g->sensors);
+    g->sensors = NULL;
+    if (rds_agg_sensors(g->conn, &g->sensors, &g->n_sensors, err, errlen) < 0)
+        return -1;
+    *seconds = 0;
+    for (size_t i = 0; i < g->n_sensors; i++) {
+        int64_t b = rds_agg_next_bucket(g->conn, g->sensors[i].name, checkpoint, err, errlen);
+        if (b < 0)
+            return -1;
+        if (b < next)
+            next = b;
+        if (g->sensors[i].bucket_seconds > *seconds)
+            *seconds = g->sensors[i].bucket_seconds;
+    }
+    if (next == INT64_MAX || *seconds <= 0)
+        return 0;
+    *bucket = next;
+    if (now >= next + *seconds + g->cfg->agg_wait)
+        return 1;
+    /* every sensor active around this bucket must have written it (or a later one) */
+    for (size_t i = 0; i < g->n_sensors; i++) {
+        const struct rds_sensor_state *s = &g->sensors[i];
+        if (s->last_bucket >= next - ACTIVE_WINDOW && s->last_bucket < next)
+            return 0;
+        if (s->last_bucket < next - ACTIVE_WINDOW && s->updated >= now - ACTIVE_WINDOW)
+            return 0; /* alive, but behind: wait for it */
+    }
+    return 1;
+}
+
+static volatile sig_atomic_t stop_flag, reload_flag;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_flag = 1;
+}
+
+static int load_all(struct agg *g, char *err, size_t errlen)
+{
+    struct agg_subscribers *s;
+    struct agg_trie *b;
+    char bogons[900];
+
+    if (!g->cfg->agg_subscribers[0]) {
+        snprintf(err, errlen,
+                 "aggregate.subscribers: expected a subscriber file (--subscribers "
+                 "FILE), got nothing");
+        return -EINVAL;
+    }
+    if (agg_subscribers_load(g->cfg->agg_subscribers, &g->defaults, &s, err, errlen) < 0)
+        return -EINVAL;
+    snprintf(bogons, sizeof(bogons), "%s",
+             g->cfg->agg_bogons[0] ? g->cfg->agg_bogons : DS_BOGONS_FILE);
+    if (load_bogons(bogons, &b, err, errlen) < 0) {
+        agg_subscribers_free(s);
+        return -EINVAL;
+    }
+    agg_subscribers_free(g->subs);
+    agg_trie_free(g->bogons);
+    g->subs = s;
+    g->bogons = b;
+    ds_log(DS_LOG_INFO, "aggregate", "%u organisations, %zu ranges, %u partners from %s", s->n_orgs,
+           s->n_livenet, s->n_partners, g->cfg->agg_subscribers);
+    return 0;
+}
+
+void agg_thresholds_from_config(const struct ds_config *cfg, struct agg_thresholds *t)
+{
+    t->infected_min_packets = cfg->agg_infected_min_packets;
+    t->infected_min_dsts = cfg->agg_infected_min_dsts;
+    t->ddos_min_packets = cfg->agg_ddos_min_packets;
+    t->ddos_min_seconds = cfg->agg_ddos_min_seconds;
+    t->ddos_min_window_packets = cfg->agg_ddos_min_window_packets;
+    t->quiet_seconds = cfg->agg_quiet;
+    t->renotify_seconds = cfg->agg_renotify;
+}
+
+static void pidfile_path(const struct ds_config *cfg, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/aggregate.pid", cfg->state_dir);
+}
+
+int agg_reload_signal(const struct ds_config *cfg, char *err, size_t errlen)
+{
+    char path[4096], text[32] = "";
+    FILE *f;
+    long pid;
+
+    pidfile_path(cfg, path, sizeof(path));
+    f = fopen(path, "r");
+    if (!f || !fgets(text, sizeof(text), f) || (pid = strtol(text, NULL, 10)) <= 1) {
+        snprintf(err, errlen, "%s: no running aggregator found", path);
+        if (f)
+            fclose(f);
+        return -ESRCH;
+    }
+    fclose(f);
+    if (kill((pid_t)pid, SIGHUP) < 0) {
+        snprintf(err, errlen, "aggregator %ld: %s", pid, strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+int agg_run(const struct ds_config *cfg, bool once)
+{
+    struct agg g;
+    char err[1024], pidpath[4096];
+    int64_t checkpoint;
+    struct ds_user user;
+    bool switch_user = false;
+    int status = 0;
+
+    memset(&g, 0, sizeof(g));
+    g.cfg = cfg;
+    agg_thresholds_from_config(cfg, &g.defaults);
+    g.ew = (struct agg_ew_params){cfg->ew_alpha, cfg->ew_ratio, cfg->ew_deviations,
+                                  cfg->ew_min_sources, (unsigned)cfg->ew_warmup};
+    if (load_all(&g, err, sizeof(err)) < 0) {
+        fprintf(stderr, "darkscope aggregate: %s\n", err);
+        return 2;
+    }
+    if (geteuid() == 0) {
+        if (ds_user_resolve(cfg->user, &user, err, sizeof(err)) < 0) {
+            fprintf(stderr, "darkscope aggregate: %s\n", err);
+            status = 2;
+            goto out;
+        }
+        switch_user = true;
+    }
+    g.conn =
+        rds_conn_new(cfg->redis_url, cfg->state_dir, switch_user ? &user : NULL, err, sizeof(err));
+    if (!g.conn) {
+        fprintf(stderr, "darkscope aggregate: %s\n", err);
+        status = 2;
+        goto out;
+    }
+    if (rds_conn_ensure(g.conn) < 0 && once) {
+        fprintf(stderr, "darkscope aggregate: redis: %s\n", rds_conn_error(g.conn));
+        status = 3;
+        goto out;
+    }
+    if (switch_user && ds_privs_drop(&user, false, err, sizeof(err)) < 0) {
+        fprintf(stderr, "darkscope aggregate: %s\n", err);
+        status = 1;
+        goto out;
+    }
+    pidfile_path(cfg, pidpath, sizeof(pidpath));
+    if (!once) {
+        FILE *f = fopen(pidpath, "w");
+        if (f) {
+            fprintf(f, "%ld\n", (long)getpid());
+            fclose(f);
+        }
+        signal(SIGHUP, on_hup);
+    }
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
+    while (!stop_flag) {
+        int64_t bucket = 0, seconds = 0;
+        int ready;
+        if (reload_flag) {
+            reload_flag = 0;
+            if (load_all(&g, err, sizeof(err)) < 0)
+                ds_log(DS_LOG_ERROR, "aggregate",
+                       "reload refused, keeping the previous "
+                       "subscribers: %s",
+                       err);
+        }
+        if (rds_conn_ensure(g.conn) < 0) {
+            if (once) {
+                fprintf(stderr, "darkscope aggregate: redis: %s\n", rds_conn_error(g.conn));
+                status = 3;
+                break;
+            }
+            ds_sleep_ns(500 * 1000000LL);
+            continue;
+        }
+        checkpoint = rds_agg_checkpoint(g.conn, err, sizeof(err));
+        if (checkpoint < -1 || (ready = next_ready(&g, checkpoint < 0 ? INT64_MIN / 2 : checkpoint,
+                                                   &bucket, &seconds, err, sizeof(err))) < 0) {
+            ds_log(DS_LOG_WARN, "aggregate", "%s (retrying)", err);
+            if (once) {
+                status = 3;
+                break;
+            }
+            ds_sleep_ns(1000 * 1000000LL);
+            continue;
+        }
+        if (!ready) {
+            if (once)
+                break;
+            ds_sleep_ns(1000 * 1000000LL);
+            continue;
+        }
+        if (process_bucket(&g, bucket, seconds, err, sizeof(err)) < 0) {
+            ds_log(DS_LOG_WARN, "aggregate", "%s (retrying the bucket)", err);
+            if (once) {
+                status = 3;
+                break;
+            }
+            ds_sleep_ns(1000 * 1000000LL);
+        }
+    }
+    if (!once)
+        unlink(pidpath);
+out:
+    rds_conn_free(g.conn);
+    agg_subscribers_free(g.subs);
+    agg_trie_free(g.bogons);
+    free(g.sensors);
+    return status;
+}

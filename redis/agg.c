@@ -1,0 +1,416 @@
+/* The aggregator's keys (docs/redis-schema.md, "Alerts and incidents"): reading buckets'
+ * source and victim records as lines, the incident table, the early-warning state, and one
+ * MULTI/EXEC per processed bucket guarded by the checkpoint, so a bucket's incidents, alerts and
+ * state land together exactly once. */
+#include "redis/rds_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K_CHECKPOINT RDS_SCHEMA ":agg:checkpoint"
+#define K_INCIDENTS  RDS_SCHEMA ":incidents"
+#define K_OPEN       RDS_SCHEMA ":incidents:open"
+#define K_EW         RDS_SCHEMA ":ew"
+#define K_ALERTS     RDS_SCHEMA ":alerts"
+#define SHARD_BATCH  64 /* shards fetched per HMGET */
+#define ALERTS_KEEP  1000000
+
+static redisReply *cmd(struct rds_conn *c, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rds_conn_ctx(c), fmt, ap);
+    va_end(ap);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        rds_conn_fail(c, "aggregate", r);
+        snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+        if (r)
+            freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+int rds_agg_sensors(struct rds_conn *c, struct rds_sensor_state **out, size_t *n, char *err,
+                    size_t errlen)
+{
+    json_t *all = rds_query_sensors(c, err, errlen), *rec;
+    const char *name;
+    size_t i = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!all)
+        return -EIO;
+    *out = calloc(json_object_size(all) + 1, sizeof(**out));
+    if (!*out) {
+        json_decref(all);
+        return -ENOMEM;
+    }
+    json_object_foreach(all, name, rec) {
+        struct rds_sensor_state *s = &(*out)[i++];
+        json_t *dn = json_object_get(rec, "darknet"), *p;
+        size_t k;
+        snprintf(s->name, sizeof(s->name), "%s", name);
+        s->bucket_seconds = json_integer_value(json_object_get(rec, "bucket_seconds"));
+        s->last_bucket = json_integer_value(json_object_get(rec, "last_bucket"));
+        s->updated = json_integer_value(json_object_get(rec, "updated"));
+        ds_prefixset_init(&s->darknet);
+        json_array_foreach(dn, k, p) {
+            struct ds_cidr cidr;
+            if (json_is_string(p) && ds_cidr_parse(json_string_value(p), &cidr) == 0 &&
+                ds_prefixset_add(&s->darknet, &cidr) < 0)
+                break;
+        }
+    }
+    *n = i;
+    json_decref(all);
+    return 0;
+}
+
+int rds_agg_has_bucket(struct rds_conn *c, const char *sensor, int64_t start, char *err,
+                       size_t errlen)
+{
+    redisReply *r =
+        cmd(c, err, errlen, "ZSCORE " RDS_SCHEMA ":idx:%s %lld", sensor, (long long)start);
+    int has;
+
+    if (!r)
+        return -EIO;
+    has = r->type == REDIS_REPLY_STRING;
+    freeReplyObject(r);
+    return has;
+}
+
+int64_t rds_agg_next_bucket(struct rds_conn *c, const char *sensor, int64_t after, char *err,
+                            size_t errlen)
+{
+    redisReply *r = cmd(c, err, errlen, "ZRANGEBYSCORE " RDS_SCHEMA ":idx:%s (%lld +inf LIMIT 0 1",
+                        sensor, (long long)after);
+    int64_t v = INT64_MAX;
+
+    if (!r)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+        v = strtoll(r->element[0]->str, NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+/* Lines "ip TAB json" of one hash of shards, fetched SHARD_BATCH fields at a time. */
+static int each_line(struct rds_conn *c, const char *key, rds_line_fn cb, void *ctx, char *err,
+                     size_t errlen)
+{
+    for (unsigned first = 0; first < RDS_SHARDS; first += SHARD_BATCH) {
+        struct rds_argv a;
+        void *v = NULL;
+        redisReply *r;
+        rds_argv_init(&a);
+        rds_argv_add(&a, "HMGET", 5);
+        rds_argv_add(&a, key, strlen(key));
+        for (unsigned s = first; s < first + SHARD_BATCH && s < RDS_SHARDS; s++)
+            rds_argv_addf(&a, "%u", s);
+        if (rds_argv_append(rds_conn_ctx(c), &a) < 0 ||
+            redisGetReply(rds_conn_ctx(c), &v) != REDIS_OK || !v ||
+            ((redisReply *)v)->type != REDIS_REPLY_ARRAY) {
+            rds_conn_fail(c, "HMGET shards", v);
+            snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+            if (v)
+                freeReplyObject(v);
+            rds_argv_fini(&a);
+            return -EIO;
+        }
+        rds_argv_fini(&a);
+        r = v;
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *f = r->element[i];
+            if (f->type != REDIS_REPLY_STRING)
+                continue;
+            const char *p = f->str, *end = f->str + f->len;
+            while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p)), *tab;
+                if (!nl)
+                    nl = end;
+                tab = memchr(p, '\t', (size_t)(nl - p));
+                if (tab && cb(ctx, p, (size_t)(tab - p), tab + 1, (size_t)(nl - tab - 1)) < 0) {
+                    freeReplyObject(r);
+                    snprintf(err, errlen, "aggregate: record callback failed");
+                    return -ECANCELED;
+                }
+                p = nl + 1;
+            }
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int rds_agg_each_record(struct rds_conn *c, const char *sensor, int64_t start, bool victims,
+                        rds_line_fn cb, void *ctx, char *err, size_t errlen)
+{
+    char key[RDS_KEY_MAX], part[48];
+    redisReply *parts;
+    int rc;
+
+    rds_key_bucket(key, sizeof(key), sensor, start, victims ? "vic" : "src");
+    rc = each_line(c, key, cb, ctx, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* late parts: their own hashes, listed in `parts` */
+    parts = cmd(c, err, errlen, "SMEMBERS %s",
+                rds_key_bucket(key, sizeof(key), sensor, start, "parts"));
+    if (!parts)
+        return -EIO;
+    for (size_t i = 0; i < parts->elements && rc == 0; i++) {
+        snprintf(part, sizeof(part), "%s:%s", victims ? "vic" : "src", parts->element[i]->str);
+        rc = each_line(c, rds_key_bucket(key, sizeof(key), sensor, start, part), cb, ctx, err,
+                       errlen);
+    }
+    freeReplyObject(parts);
+    return rc;
+}
+
+json_t *rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t start, char *err,
+                             size_t errlen)
+{
+    char key[RDS_KEY_MAX];
+    redisReply *r =
+        cmd(c, err, errlen, "HGETALL %s", rds_key_bucket(key, sizeof(key), sensor, start, "port"));
+    json_t *o;
+
+    if (!r)
+        return NULL;
+    o = json_object();
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str;
+        size_t n = strlen(f);
+        if (n < 3 || strcmp(f + n - 2, ":s") != 0)
+            continue;
+        char port[32];
+        snprintf(port, sizeof(port), "%.*s", (int)(n - 2), f);
+        json_object_set_new(o, port, json_integer(strtoll(r->element[i + 1]->str, NULL, 10)));
+    }
+    freeReplyObject(r);
+    return o;
+}
+
+int64_t rds_agg_checkpoint(struct rds_conn *c, char *err, size_t errlen)
+{
+    redisReply *r = cmd(c, err, errlen, "GET " K_CHECKPOINT);
+    int64_t v = -1;
+
+    if (!r)
+        return -2;
+    if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+json_t *rds_agg_incidents_get(struct rds_conn *c, const char *const *fields, size_t n, char *err,
+                              size_t errlen)
+{
+    json_t *out = json_object();
+
+    for (size_t first = 0; first < n; first += 512) {
+        struct rds_argv a;
+        void *v = NULL;
+        redisReply *r;
+        size_t last = first + 512 < n ? first + 512 : n;
+        rds_argv_init(&a);
+        rds_argv_add(&a, "HMGET", 5);
+        rds_argv_add(&a, K_INCIDENTS, strlen(K_INCIDENTS));
+        for (size_t i = first; i < last; i++)
+            rds_argv_add(&a, fields[i], strlen(fields[i]));
+        if (rds_argv_append(rds_conn_ctx(c), &a) < 0 ||
+            redisGetReply(rds_conn_ctx(c), &v) != REDIS_OK || !v ||
+            ((redisReply *)v)->type != REDIS_REPLY_ARRAY) {
+            rds_conn_fail(c, "HMGET incidents", v);
+            snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+            if (v)
+                freeReplyObject(v);
+            rds_argv_fini(&a);
+            json_decref(out);
+            return NULL;
+        }
+        rds_argv_fini(&a);
+        r = v;
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type != REDIS_REPLY_STRING)
+                continue;
+            json_t *inc = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
+            if (inc)
+                json_object_set_new(out, fields[first + i], inc);
+        }
+        freeReplyObject(r);
+    }
+    return out;
+}
+
+json_t *rds_agg_incidents_quiet(struct rds_conn *c, int64_t before, char *err, size_t errlen)
+{
+    redisReply *r =
+        cmd(c, err, errlen, "ZRANGEBYSCORE " K_OPEN " -inf (%lld LIMIT 0 10000", (long long)before);
+    json_t *fields;
+
+    if (!r)
+        return NULL;
+    fields = json_array();
+    for (size_t i = 0; i < r->elements; i++)
+        json_array_append_new(fields, json_string(r->element[i]->str));
+    freeReplyObject(r);
+    return fields;
+}
+
+json_t *rds_agg_ew_state(struct rds_conn *c, char *err, size_t errlen)
+{
+    redisReply *r = cmd(c, err, errlen, "HGETALL " K_EW);
+    json_t *o;
+
+    if (!r)
+        return NULL;
+    o = json_object();
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
+    freeReplyObject(r);
+    return o;
+}
+
+/* Appends one command and counts it. */
+static int append(struct rds_conn *c, unsigned *queued, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = redisvAppendCommand(rds_conn_ctx(c), fmt, ap);
+    va_end(ap);
+    (*queued)++;
+    return rc == REDIS_OK ? 0 : -ENOMEM;
+}
+
+int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err, size_t errlen)
+{
+    redisContext *ctx = rds_conn_ctx(c);
+    unsigned queued = 0;
+    redisReply *r;
+    const char *key;
+    json_t *v;
+    size_t i;
+    int64_t ms = x->bucket * 1000;
+    int rc = 0;
+
+    r = cmd(c, err, errlen, "WATCH " K_CHECKPOINT);
+    if (!r)
+        return -EIO;
+    freeReplyObject(r);
+    r = cmd(c, err, errlen, "GET " K_CHECKPOINT);
+    if (!r)
+        return -EIO;
+    if (r->type == REDIS_REPLY_STRING && strtoll(r->str, NULL, 10) >= x->bucket) {
+        freeReplyObject(r);
+        r = cmd(c, err, errlen, "UNWATCH");
+        if (r)
+            freeReplyObject(r);
+        return 1; /* done before (a retry, or a second aggregator) */
+    }
+    freeReplyObject(r);
+    append(c, &queued, "MULTI");
+    json_object_foreach(x->incidents, key, v) {
+        char *text = json_dumps(v, JSON_COMPACT);
+        const char *status = json_string_value(json_object_get(v, "status"));
+        json_int_t last = json_integer_value(json_object_get(v, "last_seen_s"));
+        append(c, &queued, "HSET " K_INCIDENTS " %s %s", key, text ? text : "{}");
+        if (status && strcmp(status, "open") == 0)
+            append(c, &queued, "ZADD " K_OPEN " %lld %s", (long long)last, key);
+        else
+            append(c, &queued, "ZREM " K_OPEN " %s", key);
+        free(text);
+    }
+    json_array_foreach(x->alerts, i, v) {
+        char *text = json_dumps(json_object_get(v, "alert"), JSON_COMPACT);
+        const char *org = json_string_value(json_object_get(v, "org"));
+        append(c, &queued, "XADD " K_ALERTS " MAXLEN ~ %d %lld-%llu alert %s", ALERTS_KEEP,
+               (long long)ms, (unsigned long long)i, text ? text : "{}");
+        if (org)
+            append(c, &queued, "XADD " K_ALERTS ":org:%s MAXLEN ~ %d %lld-%llu alert %s", org,
+                   ALERTS_KEEP, (long long)ms, (unsigned long long)i, text ? text : "{}");
+        free(text);
+    }
+    json_object_foreach(x->ew_state, key, v)
+        append(c, &queued, "HSET " K_EW " %s %s", key, json_string_value(v));
+    append(c, &queued, "SET " K_CHECKPOINT " %lld", (long long)x->bucket);
+    append(c, &queued, "EXEC");
+    (void)ctx;
+    for (unsigned k = 0; k < queued; k++) {
+        void *reply = NULL;
+        if (redisGetReply(rds_conn_ctx(c), &reply) != REDIS_OK) {
+            rds_conn_fail(c, "commit", NULL);
+            snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+            return -EIO;
+        }
+        r = reply;
+        if (k == queued - 1) {
+            if (r->type == REDIS_REPLY_NIL) {
+                rc = 1; /* the checkpoint moved under us: someone else did it */
+            } else if (r->type != REDIS_REPLY_ARRAY) {
+                snprintf(err, errlen, "redis: commit: EXEC failed");
+                rc = -EIO;
+            } else {
+                for (size_t e = 0; e < r->elements; e++) {
+                    if (r->element[e]->type == REDIS_REPLY_ERROR && rc == 0) {
+                        snprintf(err, errlen, "redis: commit: %s", r->element[e]->str);
+                        rc = -EIO;
+                    }
+                }
+            }
+        } else if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(err, errlen, "redis: commit: %s", r->str);
+            rc = -EIO;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+json_t *rds_query_alerts(struct rds_conn *c, const char *org, int64_t since, const char *kind,
+                         size_t max, char *err, size_t errlen)
+{
+    char key[RDS_KEY_MAX];
+    redisReply *r;
+    json_t *list;
+
+    if (org)
+        snprintf(key, sizeof(key), K_ALERTS ":org:%s", org);
+    else
+        snprintf(key, sizeof(key), K_ALERTS);
+    r = cmd(c, err, errlen, "XRANGE %s %lld + COUNT %llu", key, (long long)since * 1000,
+            (unsigned long long)max);
+    if (!r)
+        return NULL;
+    list = json_array();
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+            continue;
+        const redisReply *f = e->element[1];
+        for (size_t k = 0; k + 1 < f->elements; k += 2) {
+            if (strcmp(f->element[k]->str, "alert") != 0)
+                continue;
+            json_t *a = json_loadb(f->element[k + 1]->str, f->element[k + 1]->len, 0, NULL);
+            if (!a)
+                continue;
+            if (kind && strcmp(json_string_value(json_object_get(a, "kind")) ?: "", kind) != 0) {
+                json_decref(a);
+                continue;
+            }
+            json_object_set_new(a, "stream_id", json_string(e->element[0]->str));
+            json_array_append_new(list, a);
+        }
+    }
+    freeReplyObject(r);
+    return list;
+}
