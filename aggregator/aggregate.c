@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MATCHES_MAX   64
-#define ACTIVE_WINDOW 3600 /* a sensor that wrote a bucket within this long is waited for */
+#define MATCHES_MAX     64
+#define ACTIVE_WINDOW   3600 /* a sensor that wrote a bucket within this long is waited for */
+#define EW_TRACK_MIN    3    /* a port gets a baseline once it draws this many sources */
+#define EW_FORGET_BELOW 0.5  /* … and loses it when its baseline decays below this */
 
 struct agg {
     const struct ds_config *cfg;
@@ -212,22 +214,41 @@ static int early_warning(struct agg *g, json_t *ports, int64_t bucket, int64_t b
         return -EIO;
     /* ports without sources this bucket count as 0 for their baseline */
     json_object_foreach(state, port, v) {
-        if (!json_object_get(ports, port))
+        if (port[0] != '_' && !json_object_get(ports, port))
             json_object_set_new(ports, port, json_integer(0));
     }
+    struct agg_ew all;
+    agg_ew_parse(json_string_value(json_object_get(state, "_buckets")), &all);
     json_object_foreach(ports, port, v) {
         struct agg_ew s;
         double ratio, x = (double)json_integer_value(v);
         char buf[96];
-        agg_ew_parse(json_string_value(json_object_get(state, port)), &s);
+        const char *known = json_string_value(json_object_get(state, port));
+        if (known) {
+            agg_ew_parse(known, &s);
+        } else {
+            /* an untracked port has a baseline of zero once the warning itself has warmed up:
+             * a port nobody scanned that suddenly draws many sources is a surge too */
+            if (x < EW_TRACK_MIN)
+                continue;
+            s = (struct agg_ew){0, 0, all.n};
+        }
         double baseline = s.mean;
-        if (s.n == 0 && x == 0)
-            continue;
         if (agg_ew_step(&s, x, &g->ew, &ratio))
             json_array_append_new(fired, json_pack("{s:s,s:f,s:f,s:f}", "port", port, "sources", x,
                                                    "baseline", baseline, "ratio", ratio));
+        if (x == 0 && s.mean < EW_FORGET_BELOW) {
+            json_object_set_new(state_out, port, json_null()); /* forgotten: HDEL */
+            continue;
+        }
         agg_ew_format(&s, buf, sizeof(buf));
         json_object_set_new(state_out, port, json_string(buf));
+    }
+    all.n++;
+    {
+        char buf[96];
+        agg_ew_format(&all, buf, sizeof(buf));
+        json_object_set_new(state_out, "_buckets", json_string(buf));
     }
     json_decref(state);
     /* one open incident per port: a surge lasting several buckets is one warning */

@@ -341,7 +341,10 @@ int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err
         free(text);
     }
     json_object_foreach(x->ew_state, key, v)
-        append(c, &queued, "HSET " K_EW " %s %s", key, json_string_value(v));
+        if (json_is_string(v))
+            append(c, &queued, "HSET " K_EW " %s %s", key, json_string_value(v));
+        else
+            append(c, &queued, "HDEL " K_EW " %s", key);
     append(c, &queued, "SET " K_CHECKPOINT " %lld", (long long)x->bucket);
     append(c, &queued, "EXEC");
     (void)ctx;
