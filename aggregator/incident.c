@@ -203,7 +203,8 @@ json_t *agg_incident_fold(json_t *old, const json_t *ev, const struct agg_org *o
         json_object_set_new(inc, "tool_matches", json_object());
         json_object_set_new(inc, "alerts", json_integer(0));
     }
-    if (json_integer_value(json_object_get(inc, "last_bucket")) >= bucket)
+    json_t *last_bucket = json_object_get(inc, "last_bucket");
+    if (last_bucket && json_integer_value(last_bucket) >= bucket)
         return inc; /* this bucket is in it already */
     json_object_set_new(inc, "last_bucket", json_integer(bucket));
     add_int(inc, "buckets", 1);
