@@ -545,6 +545,20 @@ int agg_reload_signal(const struct ds_config *cfg, char *err, size_t errlen)
         return -ESRCH;
     }
     fclose(f);
+    /* a stale pid file must not make us signal some other process */
+    char proc[64], cmd[256] = "";
+    snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
+    f = fopen(proc, "r");
+    size_t n = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    for (size_t i = 0; i < n; i++)
+        cmd[i] = cmd[i] ? cmd[i] : ' ';
+    cmd[n] = '\0';
+    if (!strstr(cmd, "darkscope") || !strstr(cmd, " aggregate")) {
+        snprintf(err, errlen, "%s: no running aggregator found (stale pid %ld)", path, pid);
+        return -ESRCH;
+    }
     if (kill((pid_t)pid, SIGHUP) < 0) {
         snprintf(err, errlen, "aggregator %ld: %s", pid, strerror(errno));
         return -errno;
@@ -590,19 +604,26 @@ int agg_run(const struct ds_config *cfg, bool once)
         status = 3;
         goto out;
     }
-    if (switch_user && ds_privs_drop(&user, false, err, sizeof(err)) < 0) {
-        fprintf(stderr, "darkscope aggregate: %s\n", err);
-        status = 1;
-        goto out;
-    }
+    /* the pid file for --reload, written before root is dropped and handed to the service
+     * account so it can be emptied at exit */
     pidfile_path(cfg, pidpath, sizeof(pidpath));
     if (!once) {
         FILE *f = fopen(pidpath, "w");
         if (f) {
             fprintf(f, "%ld\n", (long)getpid());
+            if (switch_user && fchown(fileno(f), user.uid, user.gid) < 0)
+                ds_log(DS_LOG_WARN, "aggregate", "%s: chown: %s", pidpath, strerror(errno));
             fclose(f);
+        } else {
+            ds_log(DS_LOG_WARN, "aggregate", "%s: %s (--reload will not find this aggregator)",
+                   pidpath, strerror(errno));
         }
         signal(SIGHUP, on_hup);
+    }
+    if (switch_user && ds_privs_drop(&user, false, err, sizeof(err)) < 0) {
+        fprintf(stderr, "darkscope aggregate: %s\n", err);
+        status = 1;
+        goto out;
     }
     signal(SIGINT, on_stop);
     signal(SIGTERM, on_stop);
@@ -652,8 +673,11 @@ int agg_run(const struct ds_config *cfg, bool once)
             ds_sleep_ns(1000 * 1000000LL);
         }
     }
-    if (!once)
-        unlink(pidpath);
+    if (!once && unlink(pidpath) < 0) {
+        FILE *f = fopen(pidpath, "w"); /* a directory we may not write: empty the file instead */
+        if (f)
+            fclose(f);
+    }
 out:
     rds_conn_free(g.conn);
     agg_subscribers_free(g.subs);
