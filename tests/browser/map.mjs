@@ -23,7 +23,7 @@ const webDir = path.resolve(here, '..', '..', 'web');
 
 const USAGE =
     'usage: node tests/browser/map.mjs --url URL --expect-countries CC,CC --screenshot OUT.png ' +
-    '[--timeout SECONDS] [--expect-timeline] [--chromium PATH]';
+    '[--timeout SECONDS] [--expect-timeline] [--expect-alert TEXT] [--expect-text TEXT]... [--chromium PATH]';
 
 function parseArgs(argv) {
     const o = { timeout: 60, expectTimeline: false, chromium: '/usr/bin/chromium', countries: [] };
@@ -39,6 +39,8 @@ function parseArgs(argv) {
         else if (a === '--timeout') o.timeout = Number(val());
         else if (a === '--expect-timeline') o.expectTimeline = true;
         else if (a === '--chromium') o.chromium = val();
+        else if (a === '--expect-alert') o.expectAlert = val();
+        else if (a === '--expect-text') (o.expectText = o.expectText || []).push(val());
         else if (a === '-h' || a === '--help') {
             console.log(USAGE);
             process.exit(0);
@@ -169,6 +171,16 @@ try {
     if (opts.expectTimeline) {
         await expect(page, 'timeline has points', () => window.darkscope.state.timelinePoints > 0, null,
             'timelinePoints stayed 0 (GET /api/v1/timeline gave no points?)');
+    }
+
+    if (opts.expectAlert) {
+        await expect(page, 'alert ticker shows "' + opts.expectAlert + '"',
+            (txt) => (document.getElementById('ticker') || {}).textContent.includes(txt), opts.expectAlert,
+            'the alert ticker (#ticker) never showed "' + opts.expectAlert + '"');
+    }
+    for (const txt of opts.expectText || []) {
+        await expect(page, 'page shows "' + txt + '"', (x) => document.body.textContent.includes(x), txt,
+            'the page never showed "' + txt + '"');
     }
 
     /* let arcs fly and a few more frames arrive before judging errors and taking the picture */

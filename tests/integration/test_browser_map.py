@@ -7,11 +7,13 @@ the top-country list shows the countries the traffic came from, the timeline was
 /api/v1/timeline, and that no console error or CSP violation occurred; the screenshot is kept in
 build/test-artifacts/map.png."""
 import datetime
+import hashlib
 import ipaddress
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -30,7 +32,7 @@ if not os.path.isdir(os.path.join(node_modules, "playwright-core")):
 
 redis = dslib.Redis()
 start = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-DURATION = 90
+DURATION = 180
 pcap, truth = dslib.gen(work, extra=["--seed", "11", "--rate", "1500", "--duration",
                                      str(DURATION), "--start", start])
 # where the traffic came from, by the fixture's /8 blocks (the ground truth for the top list)
@@ -53,21 +55,46 @@ cap = subprocess.Popen([dslib.DARKSCOPE, "capture", "--redis", redis.url, "--sen
                         *darknet, "--read", pcap, "--speed", "realtime",
                         "--set", f"geoip.city={world}", *common],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-srv = dslib.Serve(redis, extra=common)
+TOKEN = "soc-wall-token"
+srv = dslib.Serve(redis, extra=common + [
+    "--set", f"web.tokens=wall:soc:{hashlib.sha256(TOKEN.encode()).hexdigest()}"])
 # history for the timeline: wait for the first buckets to be written
 deadline = time.time() + 60
 while time.time() < deadline and not redis.cli("ZRANGE", "ds:v1:idx:tokyo-1", "0", "-1").strip():
     time.sleep(0.5)
 time.sleep(12)
-shot = os.path.join(artifacts, "map.png")
-r = subprocess.run(["node", os.path.join(dslib.ROOT, "tests", "browser", "map.mjs"),
-                    "--url", srv.base + "/", "--expect-countries", ",".join(expected),
-                    "--screenshot", shot, "--timeout", "60", "--expect-timeline"],
-                   capture_output=True, text=True, timeout=180)
-print(r.stdout)
-print(r.stderr, file=sys.stderr)
-c.eq("map.mjs passed", r.returncode, 0)
-c.true(f"screenshot saved ({shot})", os.path.exists(shot) and os.path.getsize(shot) > 50000)
+# an alert as the aggregator writes them, added every 2 s while the pages are open (the server
+# pushes only alerts that arrive while a client is connected), at most 120
+stop = threading.Event()
+
+
+def alerts():
+    for n in range(120):
+        if stop.wait(2):
+            return
+        a = {"kind": "infected", "org": "city-a", "org_name": "City A", "host": f"45.67.89.{n}",
+             "tool": "mirai", "severity": "medium",
+             "t": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        redis.cli("XADD", "ds:v1:alerts", "*", "alert", json.dumps(a))
+
+
+feeder = threading.Thread(target=alerts)
+feeder.start()
+for lang, texts in [("en", ["Top countries"]), ("ja", ["感染ホスト"])]:
+    shot = os.path.join(artifacts, f"map-{lang}.png" if lang != "en" else "map.png")
+    r = subprocess.run(["node", os.path.join(dslib.ROOT, "tests", "browser", "map.mjs"),
+                        "--url", f"{srv.base}/?token={TOKEN}&lang={lang}",
+                        "--expect-countries", ",".join(expected), "--screenshot", shot,
+                        "--timeout", "60", "--expect-timeline",
+                        "--expect-alert", "45.67.89.",
+                        *sum((["--expect-text", x] for x in texts), [])],
+                       capture_output=True, text=True, timeout=180)
+    print(r.stdout)
+    print(r.stderr, file=sys.stderr)
+    c.eq(f"map.mjs passed ({lang})", r.returncode, 0)
+    c.true(f"screenshot saved ({shot})", os.path.exists(shot) and os.path.getsize(shot) > 50000)
+stop.set()
+feeder.join()
 cap.terminate()
 cap.wait(30)
 c.eq("serve still up", srv.proc.poll(), None)

@@ -39,8 +39,21 @@
         return b;
     }
 
-    /* Heuristic reading of an alert object: its shape belongs to the aggregator (docs/redis-schema.md). */
+    /* An alert as the aggregator writes it (docs/alerting.md): kind, host (or port for early
+     * warnings), org_name, severity, t; other shapes are read heuristically. */
     function alertParts(a) {
+        if (typeof a.kind === 'string' && ['infected', 'internal', 'ddos_victim', 'early_warning'].includes(a.kind)) {
+            const time = DS.parseTime(a.t || a.bucket);
+            const what = a.kind === 'early_warning'
+                ? `${a.port || ''} ×${Number.isFinite(a.ratio) ? a.ratio.toFixed(1) : '?'}`
+                : [a.host, a.org_name || a.org, a.tool].filter(Boolean).join(' · ');
+            return {
+                time,
+                severity: String(a.severity || '').toLowerCase(),
+                title: t('kind_' + a.kind),
+                subject: String(what).slice(0, 80),
+            };
+        }
         const pick = (...keys) => {
             for (const k of keys) {
                 const v = a[k];
