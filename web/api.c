@@ -229,17 +229,23 @@ static void job_free(struct web_job *j)
     free(j);
 }
 
+void web_api_stop(struct web_api *a)
+{
+    if (!a || !a->started)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->stop = true;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    pthread_join(a->thread, NULL);
+    a->started = false;
+}
+
 void web_api_free(struct web_api *a)
 {
     if (!a)
         return;
-    if (a->started) {
-        pthread_mutex_lock(&a->lock);
-        a->stop = true;
-        pthread_cond_signal(&a->cond);
-        pthread_mutex_unlock(&a->lock);
-        pthread_join(a->thread, NULL);
-    }
+    web_api_stop(a);
     for (struct web_job *j = a->queue, *n; j; j = n) {
         n = j->next;
         job_free(j);

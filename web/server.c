@@ -159,9 +159,12 @@ static void on_signal(uv_signal_t *h, int sig)
         return;
     ds_log(DS_LOG_INFO, "web", "signal %d: closing clients and stopping", sig);
     s->stopping = true;
+    /* no query thread may wake a context being destroyed */
+    web_api_stop(s->api);
+    /* with a foreign loop lws finishes destroying once the loop has closed its handles; it
+     * clears s->ctx (info.pcontext) when done, and web_serve calls it again after the loop */
     if (s->ctx)
         lws_context_destroy(s->ctx);
-    s->ctx = NULL;
     rds_watch_close(s->watch);
     s->watch = NULL;
     uv_timer_stop(&v->tick);
@@ -427,6 +430,7 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
 
     uv_run(&v->loop, UV_RUN_DEFAULT);
 out_loop:
+    web_api_stop(s->api);
     if (s->ctx)
         lws_context_destroy(s->ctx);
     if (!s->stopping) {
@@ -439,6 +443,10 @@ out_loop:
         uv_close((uv_handle_t *)&v->sigterm, NULL);
     }
     uv_run(&v->loop, UV_RUN_DEFAULT);
+    if (s->ctx) {
+        lws_context_destroy(s->ctx); /* the second stage, after the loop let go of lws */
+        uv_run(&v->loop, UV_RUN_DEFAULT);
+    }
     if (uv_loop_close(&v->loop) != 0)
         ds_log(DS_LOG_DEBUG, "web", "event loop closed with handles open");
 out:

@@ -250,6 +250,8 @@ unsigned web_live_clients(const struct web_server *s);
 
 /* api.c: HTTP (REST, /healthz, /metrics, tokens) and the query thread */
 struct web_api *web_api_new(struct web_server *s, char *err, size_t errlen);
+/* Stops the query thread (queued queries are dropped); idempotent. */
+void web_api_stop(struct web_api *a);
 void web_api_free(struct web_api *a);
 int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len);
