@@ -1,6 +1,7 @@
 /* darkscope: argument parsing, signals and start-up. The only code that knows every module and
  * the only place that calls exit(). */
 #include "aggregator/aggregator.h"
+#include "alerts/alerts.h"
 #include "capture/capture.h"
 #include "core/core.h"
 #include "redis/redis.h"
@@ -35,6 +36,7 @@ static void usage(FILE *out)
                  "  capture        read interfaces and/or pcap files into Redis time-buckets\n"
                  "  serve          the live map, its websocket and the REST API\n"
                  "  aggregate      subscriber alerts from closed buckets [--once] [--reload]\n"
+                 "  notify         email digests of alerts [--once] [--dead-letters] [--retry ID]\n"
                  "  query alerts   [--org ID] [--since T] [--kind K]\n"
                  "  subscribers check FILE | lookup IP   the subscriber file\n"
                  "  query summary  --from T --to T [--sensor S] [--top N]\n"
@@ -82,6 +84,8 @@ enum {
     OPT_ORG,
     OPT_SINCE,
     OPT_KIND,
+    OPT_DEAD,
+    OPT_RETRY,
     OPT_HELP,
 };
 
@@ -105,6 +109,8 @@ static const struct option long_opts[] = {
     {"org", required_argument, NULL, OPT_ORG},
     {"since", required_argument, NULL, OPT_SINCE},
     {"kind", required_argument, NULL, OPT_KIND},
+    {"dead-letters", no_argument, NULL, OPT_DEAD},
+    {"retry", required_argument, NULL, OPT_RETRY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -114,7 +120,8 @@ struct cli {
     bool dump;
     const char *from, *to, *top, *sensor;
     const char *org, *since, *kind;
-    bool once, reload;
+    bool once, reload, dead;
+    const char *retry;
     /* overrides, applied after the file in the order given */
     struct {
         const char *key;
@@ -185,6 +192,12 @@ static int parse_cli(int argc, char **argv, struct cli *c)
             break;
         case OPT_KIND:
             c->kind = optarg;
+            break;
+        case OPT_DEAD:
+            c->dead = true;
+            break;
+        case OPT_RETRY:
+            c->retry = optarg;
             break;
         case OPT_SET: {
             char *eq = strchr(optarg, '=');
@@ -370,6 +383,13 @@ int main(int argc, char **argv)
             goto out;
         }
         status = agg_run(&cfg, cli.once);
+    } else if (strcmp(cmd, "notify") == 0) {
+        if (cli.dead)
+            status = alert_notify_dead_letters(&cfg);
+        else if (cli.retry)
+            status = alert_notify_retry(&cfg, cli.retry);
+        else
+            status = alert_notify_run(&cfg, cli.once);
     } else if (strcmp(cmd, "subscribers") == 0) {
         status = main_subscribers(cli.positional_n, cli.positional, &cfg);
     } else if (strcmp(cmd, "query") == 0) {

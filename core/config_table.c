@@ -86,6 +86,20 @@ static const char *check_token(const char *v)
     return NULL;
 }
 
+static const char *check_smtp_url(const char *v)
+{
+    return strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0
+               ? NULL
+               : "smtp://HOST:PORT or smtps://HOST:PORT";
+}
+
+static const char *check_smtp_tls(const char *v)
+{
+    return strcmp(v, "try") == 0 || strcmp(v, "require") == 0 || strcmp(v, "off") == 0
+               ? NULL
+               : "try, require or off";
+}
+
 static const char *check_log_level(const char *v)
 {
     enum ds_log_level l;
@@ -219,6 +233,32 @@ const struct ds_cfg_key ds_cfg_keys[] = {
      NULL, "… and be at least this many distinct sources."},
     {"aggregate.early_warning.warmup", DS_CFG_INT, OFF(ew_warmup), 0, 0, 1, 100000, "10", NULL,
      "Buckets of history a port needs before it can warn."},
+    {"notify", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL,
+     "`darkscope notify`: email digests of alerts to organisations (docs/notify.md)."},
+    {"notify.smtp", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "The mail server (libcurl SMTP)."},
+    {"notify.smtp.url", DS_CFG_STRING, OFF(notify_smtp_url), 0, 0, 0, 0, "smtp://127.0.0.1:25",
+     check_smtp_url,
+     "`smtp://host:port` (STARTTLS per `notify.smtp.tls`) or `smtps://host:port` (TLS from the start)."},
+    {"notify.smtp.tls", DS_CFG_STRING, OFF(notify_smtp_tls), 0, 0, 0, 0, "try", check_smtp_tls,
+     "STARTTLS on smtp://: `try` (when offered), `require` (refuse to send in clear) or `off`."},
+    {"notify.smtp.user", DS_CFG_STRING, OFF(notify_smtp_user), 0, 0, 0, 0, "", NULL,
+     "User name for SMTP authentication (empty: none)."},
+    {"notify.smtp.password_file", DS_CFG_STRING, OFF(notify_smtp_password_file), 0, 0, 0, 0, "",
+     NULL, "File holding the SMTP password (its first line); never logged."},
+    {"notify.smtp.password_env", DS_CFG_STRING, OFF(notify_smtp_password_env), 0, 0, 0, 0, "", NULL,
+     "Environment variable holding the SMTP password, when there is no password file."},
+    {"notify.from", DS_CFG_STRING, OFF(notify_from), 0, 0, 0, 0, "darkscope@localhost", NULL,
+     "Sender address (From: and the SMTP envelope)."},
+    {"notify.digest", DS_CFG_DURATION, OFF(notify_digest), 0, 0, 0, 86400, "5m", NULL,
+     "An organisation's alerts are gathered for this long into one message."},
+    {"notify.max_attempts", DS_CFG_INT, OFF(notify_max_attempts), 0, 0, 1, 1000, "12", NULL,
+     "Delivery attempts before a message goes to the dead-letter stream."},
+    {"notify.retry_max", DS_CFG_DURATION, OFF(notify_retry_max), 0, 0, 1, 86400, "30m", NULL,
+     "Longest wait between attempts (the wait doubles from 10 s)."},
+    {"notify.timeout", DS_CFG_DURATION, OFF(notify_timeout), 0, 0, 1, 3600, "60", NULL,
+     "Connect and transfer time-out of one delivery."},
+    {"notify.templates", DS_CFG_STRING, OFF(notify_templates), 0, 0, 0, 0, "", NULL,
+     "Directory of the message templates (`en.txt`, `ja.txt`). Empty: those shipped in alerts/templates."},
     {"user", DS_CFG_STRING, OFF(user), 0, 0, 0, 0, "", NULL,
      "Unprivileged user capture switches to after opening its sources when started as root. Default: `darkscope` if it exists, else `nobody`."},
     {"log", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL, "Logging."},

@@ -267,6 +267,17 @@ struct ds_config {
     double ew_alpha, ew_ratio, ew_deviations;
     int64_t ew_min_sources, ew_warmup;
 
+    char *notify_smtp_url;
+    char *notify_smtp_tls; /* "try", "require" or "off" (STARTTLS) */
+    char *notify_smtp_user;
+    char *notify_smtp_password_file, *notify_smtp_password_env;
+    char *notify_from;
+    int64_t notify_digest; /* seconds */
+    int64_t notify_max_attempts;
+    int64_t notify_retry_max; /* seconds */
+    int64_t notify_timeout;   /* seconds */
+    char *notify_templates;   /* "" = the built-in directory */
+
     char *user;
     char *log_level;
 };

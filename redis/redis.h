@@ -275,6 +275,36 @@ int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err
 json_t *rds_query_alerts(struct rds_conn *c, const char *org, int64_t since, const char *kind,
                          size_t max, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------- the notifier (notify.c) */
+
+/* The consumer group "notify" on the alert stream (created from the stream's start). */
+int rds_notify_group(struct rds_conn *c, char *err, size_t errlen);
+/* Entries for consumer: its own unacknowledged ones (pending) or new ones (waiting up to
+ * block_ms): [{"id", "alert"}]. */
+json_t *rds_notify_read(struct rds_conn *c, const char *consumer, bool pending, unsigned count,
+                        unsigned block_ms, char *err, size_t errlen);
+int rds_notify_ack(struct rds_conn *c, const char *id, char *err, size_t errlen);
+/* Open digests: org → {"first_ms", "ids"}. */
+json_t *rds_notify_open_all(struct rds_conn *c, char *err, size_t errlen);
+int rds_notify_open_set(struct rds_conn *c, const char *org, json_t *batch, char *err,
+                        size_t errlen);
+/* The alerts of the given stream ids, in order. */
+json_t *rds_notify_alerts(struct rds_conn *c, json_t *ids, char *err, size_t errlen);
+/* Moves an open digest to the outbox as a message record (one transaction). */
+int rds_notify_seal(struct rds_conn *c, const char *org, const char *key, json_t *record, char *err,
+                    size_t errlen);
+/* The outbox: key → record {"org","ids","alerts","message_id","attempts","next_ms",…}. */
+json_t *rds_notify_outbox(struct rds_conn *c, char *err, size_t errlen);
+int rds_notify_update(struct rds_conn *c, const char *key, json_t *record, char *err,
+                      size_t errlen);
+/* Retire a message: its alerts acknowledged and the record logged as sent, or moved to the
+ * dead-letter stream — each one transaction. */
+int rds_notify_sent(struct rds_conn *c, const char *key, json_t *record, char *err, size_t errlen);
+int rds_notify_dead(struct rds_conn *c, const char *key, json_t *record, char *err, size_t errlen);
+json_t *rds_notify_dead_list(struct rds_conn *c, char *err, size_t errlen);
+/* A dead letter back to the outbox, to be tried again. */
+int rds_notify_retry(struct rds_conn *c, const char *dead_id, char *err, size_t errlen);
+
 /* ---------------------------------------------------------------- watching (serve) */
 
 /* Asynchronous connections on a libuv loop for the web server: one subscription to the live
