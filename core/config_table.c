@@ -197,6 +197,8 @@ const struct ds_cfg_key ds_cfg_keys[] = {
      "Live events kept in the shared ring; a client further behind skips (and is told how many)."},
     {"web.stall_timeout", DS_CFG_DURATION, OFF(web_stall_timeout), 0, 0, 5, 3600, "60", NULL,
      "A websocket client that takes no frame for this long is closed."},
+    {"web.audit_log", DS_CFG_STRING, OFF(web_audit_log), 0, 0, 0, 0, "", NULL,
+     "File that records every alert and feed API access (token name, scope, endpoint, status, rows; never the token). Empty: `audit.log` in `state_dir`."},
     {"aggregate", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL,
      "`darkscope aggregate`: subscriber alerts and early warnings (docs/alerting.md)."},
     {"aggregate.subscribers", DS_CFG_STRING, OFF(agg_subscribers), 0, 0, 0, 0, "", NULL,

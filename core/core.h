@@ -257,6 +257,7 @@ struct ds_config {
     int64_t web_max_clients, web_max_clients_per_address;
     int64_t web_ring_events;
     int64_t web_stall_timeout; /* seconds */
+    char *web_audit_log;       /* "" = <state_dir>/audit.log */
 
     char *agg_subscribers; /* subscriber file */
     char *agg_bogons;      /* "" = the built-in list */

@@ -22,7 +22,8 @@ enum job_kind {
     JOB_TOP_PORTS,
     JOB_TOP_COUNTRIES,
     JOB_TOP_SOURCES,
-    JOB_SENSORS
+    JOB_SENSORS,
+    JOB_ALERTS
 };
 
 struct web_job {
@@ -35,9 +36,15 @@ struct web_job {
     char sensor[WEB_SENSOR_NAME_MAX];
     bool mask;
     int64_t bucket_seconds;
+    char org[80];        /* JOB_ALERTS: the organisation's stream, "" = the global one */
+    char alert_kind[24]; /* JOB_ALERTS: one kind, or "" */
+    /* the audit record (service thread) */
+    bool audit;
+    char audit_token[80], audit_scope[16], endpoint[64];
     /* the answer */
     unsigned status;
     char *body;
+    size_t rows;
 };
 
 struct web_api {
@@ -68,13 +75,16 @@ size_t web_http_pss_size(void)
 
 /* ---- tokens */
 
-enum web_scope web_request_scope(struct web_server *s, struct lws *wsi, bool *present)
+enum web_scope web_request_scope(struct web_server *s, struct lws *wsi, bool *present,
+                                 const struct web_token **tok)
 {
     char auth[256], arg[160];
     const char *token = NULL;
     int n;
 
     *present = false;
+    if (tok)
+        *tok = NULL;
     n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
     if (n > 7 && strncasecmp(auth, "Bearer ", 7) == 0)
         token = auth + 7;
@@ -83,7 +93,10 @@ enum web_scope web_request_scope(struct web_server *s, struct lws *wsi, bool *pr
     if (!token || !*token)
         return WEB_SCOPE_NONE;
     *present = true;
-    return web_auth_check(&s->auth, token, strlen(token), NULL);
+    const struct web_token *t = web_auth_check(&s->auth, token, strlen(token));
+    if (tok)
+        *tok = t;
+    return t ? t->scope : WEB_SCOPE_NONE;
 }
 
 /* ---- the query thread */
@@ -142,6 +155,16 @@ static void run_job(struct web_api *a, struct web_job *j)
         r = rds_query_timeline(a->conn, j->from, j->to, j->step, sensor, TIMELINE_POINTS, err,
                                sizeof(err));
         break;
+    case JOB_ALERTS: {
+        json_t *list =
+            rds_query_alerts(a->conn, j->org[0] ? j->org : NULL, j->from,
+                             j->alert_kind[0] ? j->alert_kind : NULL, 10000, err, sizeof(err));
+        if (!list)
+            break;
+        j->rows = json_array_size(list);
+        r = json_pack("{s:o}", "alerts", list);
+        break;
+    }
     case JOB_SENSORS: {
         json_t *all = rds_query_sensors(a->conn, err, sizeof(err)), *list, *rec;
         const char *name;
@@ -377,7 +400,11 @@ static int64_t sensors_bucket_seconds(const struct web_server *s)
     return secs > 0 ? secs : s->cfg->bucket_seconds;
 }
 
-static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *p, const char *path)
+static void audit(struct web_server *s, const char *token, const char *scope, const char *endpoint,
+                  unsigned status, size_t rows);
+
+static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *p, const char *path,
+                        enum web_scope scope, const struct web_token *tok)
 {
     struct web_api *a = s->api;
     struct web_job j, *job;
@@ -397,10 +424,52 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
         j.kind = JOB_TOP_SOURCES;
     else if (strcmp(path, "/api/v1/sensors") == 0)
         j.kind = JOB_SENSORS;
+    else if (strcmp(path, "/api/v1/alerts") == 0)
+        j.kind = JOB_ALERTS;
     else {
         respond_error(s, wsi, p, 404, "no such endpoint");
         return;
     }
+    if (j.kind == JOB_ALERTS) {
+        /* soc and admin read every alert, an organisation its own; nobody else */
+        snprintf(j.audit_token, sizeof(j.audit_token), "%s", tok ? tok->name : "-");
+        snprintf(j.audit_scope, sizeof(j.audit_scope), "%s", web_scope_names[scope]);
+        snprintf(j.endpoint, sizeof(j.endpoint), "%s", path);
+        j.audit = true;
+        if (scope != WEB_SCOPE_SOC && scope != WEB_SCOPE_ADMIN && scope != WEB_SCOPE_ORG) {
+            audit(s, j.audit_token, j.audit_scope, path, scope == WEB_SCOPE_NONE ? 401 : 403, 0);
+            if (scope == WEB_SCOPE_NONE)
+                p->www_auth = true;
+            respond_error(s, wsi, p, scope == WEB_SCOPE_NONE ? 401 : 403,
+                          scope == WEB_SCOPE_NONE ? "a valid bearer token is required"
+                                                  : "this token may not read alerts");
+            return;
+        }
+        if (scope == WEB_SCOPE_ORG)
+            snprintf(j.org, sizeof(j.org), "%s", tok->subject);
+        if ((v = arg(wsi, "kind=", buf, sizeof(buf)))) {
+            if (strcmp(v, "infected") && strcmp(v, "internal") && strcmp(v, "ddos_victim") &&
+                strcmp(v, "early_warning")) {
+                audit(s, j.audit_token, j.audit_scope, path, 400, 0);
+                respond_error(s, wsi, p, 400,
+                              "parameter 'kind': expected infected, internal, "
+                              "ddos_victim or early_warning");
+                return;
+            }
+            snprintf(j.alert_kind, sizeof(j.alert_kind), "%s", v);
+        }
+        j.from = 0;
+        if ((v = arg(wsi, "since=", buf, sizeof(buf))) && parse_time_arg(v, &j.from) < 0) {
+            audit(s, j.audit_token, j.audit_scope, path, 400, 0);
+            respond_error(s, wsi, p, 400, "parameter 'since': expected RFC 3339 or Unix seconds");
+            return;
+        }
+    } else if (scope == WEB_SCOPE_ORG || scope == WEB_SCOPE_PARTNER) {
+        respond_error(s, wsi, p, 403, "this token may not use this endpoint");
+        return;
+    }
+    if (j.kind == JOB_ALERTS)
+        goto queue;
     j.to = ds_time_now() / DS_NS_PER_SEC + 1;
     if ((v = arg(wsi, "to=", buf, sizeof(buf))) && parse_time_arg(v, &j.to) < 0) {
         respond_error(s, wsi, p, 400, "parameter 'to': expected RFC 3339 or Unix seconds");
@@ -452,7 +521,7 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
         snprintf(j.sensor, sizeof(j.sensor), "%s", v);
     }
     j.mask = s->cfg->web_mask_sources;
-
+queue:
     pthread_mutex_lock(&a->lock);
     if (a->queued >= JOBS_MAX) {
         pthread_mutex_unlock(&a->lock);
@@ -475,6 +544,29 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
     p->job = job;
 }
 
+/* One line per alert or feed access: who (the token's name, never the token), with what scope,
+ * which endpoint, the answer and how many rows it carried. */
+static void audit(struct web_server *s, const char *token, const char *scope, const char *endpoint,
+                  unsigned status, size_t rows)
+{
+    char ts[40];
+    json_t *line;
+    char *text;
+
+    if (!s->audit)
+        return;
+    line = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I}", "t",
+                     ds_time_format_us(ds_time_now(), ts, sizeof(ts)), "token", token, "scope",
+                     scope, "endpoint", endpoint, "status", (int)status, "rows", (json_int_t)rows);
+    text = json_dumps(line, JSON_COMPACT);
+    if (text) {
+        fprintf(s->audit, "%s\n", text);
+        fflush(s->audit);
+    }
+    free(text);
+    json_decref(line);
+}
+
 /* Hands finished queries back to their requests (service thread). */
 static void take_done(struct web_server *s)
 {
@@ -487,6 +579,8 @@ static void take_done(struct web_server *s)
     pthread_mutex_unlock(&a->lock);
     for (; j; j = n) {
         n = j->next;
+        if (j->audit)
+            audit(s, j->audit_token, j->audit_scope, j->endpoint, j->status, j->rows);
         if (!j->cancelled) {
             struct http_pss *p = lws_wsi_user(j->wsi);
             p->job = NULL;
@@ -611,6 +705,7 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     char path[256];
     bool present;
     enum web_scope scope;
+    const struct web_token *tok = NULL;
 
     (void)in;
     (void)len;
@@ -625,18 +720,23 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
             respond_error(s, wsi, p, 405, "only GET");
             return 0;
         }
-        scope = web_request_scope(s, wsi, &present);
+        scope = web_request_scope(s, wsi, &present, &tok);
         if ((present && scope == WEB_SCOPE_NONE) || (s->auth.required && !present)) {
+            if (strcmp(path, "/api/v1/alerts") == 0)
+                audit(s, "-", "none", path, 401, 0);
             p->www_auth = true;
             respond_error(s, wsi, p, 401, "a valid bearer token is required");
             return 0;
         }
-        if (strcmp(path, "/healthz") == 0)
+        if ((scope == WEB_SCOPE_ORG || scope == WEB_SCOPE_PARTNER) &&
+            (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0))
+            respond_error(s, wsi, p, 403, "this token may not use this endpoint");
+        else if (strcmp(path, "/healthz") == 0)
             healthz(s, wsi, p);
         else if (strcmp(path, "/metrics") == 0)
             metrics(s, wsi, p);
         else
-            api_request(s, wsi, p, path);
+            api_request(s, wsi, p, path, scope, tok);
         return 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE:

@@ -1,5 +1,6 @@
 /* Access tokens: configured as NAME:SCOPE:SHA256 (the token itself is never stored), presented as
  * a bearer token; compared by hash in constant time against every configured token. */
+#include "aggregator/aggregator.h"
 #include "web/web_internal.h"
 
 #include <openssl/crypto.h>
@@ -7,7 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const web_scope_names[] = {"none", "viewer", "soc", "admin"};
+const char *const web_scope_names[] = {"none", "org", "partner", "viewer", "soc", "admin"};
+
+static struct web_token *token_new(struct web_auth *a)
+{
+    if (a->n == a->cap) {
+        unsigned cap = a->cap ? a->cap * 2 : 64;
+        struct web_token *t = realloc(a->tokens, cap * sizeof(*t));
+        if (!t)
+            return NULL;
+        a->tokens = t;
+        a->cap = cap;
+    }
+    memset(&a->tokens[a->n], 0, sizeof(a->tokens[0]));
+    return &a->tokens[a->n];
+}
 
 void web_sha256(const void *data, size_t len, uint8_t out[32])
 {
@@ -59,7 +74,11 @@ int web_auth_init(struct web_auth *a, const struct ds_config *cfg, char *err, si
     for (unsigned i = 0; i < cfg->n_web_tokens; i++) {
         const char *t = cfg->web_tokens[i], *c1 = strchr(t, ':'),
                    *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-        struct web_token *k = &a->tokens[a->n];
+        struct web_token *k = token_new(a);
+        if (!k) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
         if (!c2 || strlen(c2 + 1) != 64 || (size_t)(c1 - t) >= sizeof(k->name)) {
             snprintf(err, errlen, "web.tokens: bad entry %u", i + 1);
             return -1;
@@ -78,6 +97,30 @@ int web_auth_init(struct web_auth *a, const struct ds_config *cfg, char *err, si
         }
         a->n++;
     }
+    if (cfg->agg_subscribers[0]) {
+        struct agg_thresholds th;
+        struct agg_subscribers *subs;
+        agg_thresholds_from_config(cfg, &th);
+        if (agg_subscribers_load(cfg->agg_subscribers, &th, &subs, err, errlen) < 0)
+            return -1;
+        for (unsigned i = 0; i < subs->n_orgs + subs->n_partners; i++) {
+            bool org = i < subs->n_orgs;
+            struct web_token *k = token_new(a);
+            if (!k)
+                break;
+            if (org && !subs->orgs[i].has_token)
+                continue;
+            const char *id = org ? subs->orgs[i].id : subs->partners[i - subs->n_orgs].name;
+            snprintf(k->name, sizeof(k->name), "%s:%s", org ? "org" : "partner", id);
+            snprintf(k->subject, sizeof(k->subject), "%s", id);
+            k->scope = org ? WEB_SCOPE_ORG : WEB_SCOPE_PARTNER;
+            memcpy(k->sha256,
+                   org ? subs->orgs[i].token_sha256 : subs->partners[i - subs->n_orgs].token_sha256,
+                   32);
+            a->n++;
+        }
+        agg_subscribers_free(subs);
+    }
     if (strcmp(cfg->web_require_token, "true") == 0)
         a->required = true;
     else if (strcmp(cfg->web_require_token, "false") == 0)
@@ -94,20 +137,22 @@ int web_auth_init(struct web_auth *a, const struct ds_config *cfg, char *err, si
     return 0;
 }
 
-enum web_scope web_auth_check(const struct web_auth *a, const char *token, size_t len,
-                              const char **name)
+const struct web_token *web_auth_check(const struct web_auth *a, const char *token, size_t len)
 {
     uint8_t h[32];
-    enum web_scope found = WEB_SCOPE_NONE;
+    const struct web_token *found = NULL;
 
     web_sha256(token, len, h);
     /* every entry is compared, found or not, so timing does not tell which one matched */
     for (unsigned i = 0; i < a->n; i++) {
-        if (CRYPTO_memcmp(h, a->tokens[i].sha256, 32) == 0 && found == WEB_SCOPE_NONE) {
-            found = a->tokens[i].scope;
-            if (name)
-                *name = a->tokens[i].name;
-        }
+        if (CRYPTO_memcmp(h, a->tokens[i].sha256, 32) == 0 && !found)
+            found = &a->tokens[i];
     }
     return found;
+}
+
+void web_auth_fini(struct web_auth *a)
+{
+    free(a->tokens);
+    memset(a, 0, sizeof(*a));
 }

@@ -68,12 +68,14 @@ static int refuse(struct lws *wsi, int status)
 {
     unsigned char buf[LWS_PRE + 512];
     const char *text = status == HTTP_STATUS_UNAUTHORIZED ? "Unauthorized"
+                       : status == HTTP_STATUS_FORBIDDEN  ? "Forbidden"
                        : status == HTTP_STATUS_NOT_FOUND  ? "Not Found"
                                                           : "Service Unavailable";
-    const char *body = status == HTTP_STATUS_UNAUTHORIZED
-                           ? "{\"error\":\"a valid bearer token is required\"}"
-                       : status == HTTP_STATUS_NOT_FOUND ? "{\"error\":\"no such endpoint\"}"
-                                                         : "{\"error\":\"too many clients\"}";
+    const char *body =
+        status == HTTP_STATUS_UNAUTHORIZED ? "{\"error\":\"a valid bearer token is required\"}"
+        : status == HTTP_STATUS_FORBIDDEN  ? "{\"error\":\"this token may not use this endpoint\"}"
+        : status == HTTP_STATUS_NOT_FOUND  ? "{\"error\":\"no such endpoint\"}"
+                                           : "{\"error\":\"too many clients\"}";
     int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
                      "HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
                      "content-length: %zu\r\ncache-control: no-store\r\nconnection: close\r\n"
@@ -98,9 +100,11 @@ static int filter_connection(struct web_server *s, struct lws *wsi)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/live") != 0)
         status = HTTP_STATUS_NOT_FOUND;
     if (!status) {
-        scope = web_request_scope(s, wsi, &present);
+        scope = web_request_scope(s, wsi, &present, NULL);
         if ((present && scope == WEB_SCOPE_NONE) || (s->auth.required && !present))
             status = HTTP_STATUS_UNAUTHORIZED;
+        else if (present && scope < WEB_SCOPE_VIEWER)
+            status = HTTP_STATUS_FORBIDDEN; /* organisations and partners: not the map */
     }
     if (!status) {
         lws_get_peer_simple(wsi, peer, sizeof(peer));
@@ -396,7 +400,7 @@ int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_ESTABLISHED:
         memset(c, 0, sizeof(*c));
         c->wsi = wsi;
-        c->scope = web_request_scope(s, wsi, &present);
+        c->scope = web_request_scope(s, wsi, &present, NULL);
         lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
         c->next = s->clients;
         c->pprev = &s->clients;

@@ -345,6 +345,18 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
                                 sizeof(sock), err, sizeof(err)) < 0)
             ds_log(DS_LOG_WARN, "web", "embedded redis: %s (retrying in the background)", err);
     }
+    /* the audit log is opened before root is dropped, so it may live in a root-owned place */
+    {
+        char path[2100];
+        if (cfg->web_audit_log[0])
+            snprintf(path, sizeof(path), "%s", cfg->web_audit_log);
+        else
+            snprintf(path, sizeof(path), "%s/audit.log", cfg->state_dir);
+        s->audit = fopen(path, "a");
+        if (!s->audit)
+            ds_log(DS_LOG_WARN, "web", "%s: %s (alert and feed accesses are not audited)", path,
+                   strerror(errno));
+    }
     s->watch_params = rds_conn_new(cfg->redis_url, cfg->state_dir, s->switch_user ? &s->user : NULL,
                                    err, sizeof(err));
     if (!s->watch_params) {
@@ -451,6 +463,9 @@ out_loop:
         ds_log(DS_LOG_DEBUG, "web", "event loop closed with handles open");
 out:
     web_api_free(s->api);
+    web_auth_fini(&s->auth);
+    if (s->audit)
+        fclose(s->audit);
     rds_conn_free(s->watch_params);
     web_ring_fini(&s->ring);
     ds_buf_fini(&s->ev_cache);

@@ -143,8 +143,12 @@ json_t *web_sensor_public(const char *name, const json_t *rec, ds_time_ns last_b
 
 /* ---------------------------------------------------------------- access (auth.c) */
 
+/* Ordered: an organisation's or a partner's token sees only what is scoped to it, never the
+ * map; viewer < soc < admin. */
 enum web_scope {
     WEB_SCOPE_NONE,
+    WEB_SCOPE_ORG,
+    WEB_SCOPE_PARTNER,
     WEB_SCOPE_VIEWER,
     WEB_SCOPE_SOC,
     WEB_SCOPE_ADMIN,
@@ -152,24 +156,26 @@ enum web_scope {
 extern const char *const web_scope_names[];
 
 struct web_token {
-    char name[65];
+    char name[80]; /* the token's name; for org/partner tokens their id ("org:city-a") */
     enum web_scope scope;
+    char subject[65]; /* org id or partner name */
     uint8_t sha256[32];
 };
 
 struct web_auth {
     bool required;
-    unsigned n;
-    struct web_token tokens[DS_CONFIG_MAX_LIST];
+    unsigned n, cap;
+    struct web_token *tokens;
 };
 
-/* From the configuration: tokens ("name:scope:hex") and whether they are required for a
- * listener on `listen` (auto: unless it is loopback). Returns 0 or -1 with err filled. */
+/* From the configuration: tokens ("name:scope:hex"), the organisations' and partners' tokens
+ * of the subscriber file (aggregate.subscribers, when set), and whether tokens are required
+ * for a listener on `listen` (auto: unless it is loopback). Returns 0 or -1 with err filled. */
 int web_auth_init(struct web_auth *a, const struct ds_config *cfg, char *err, size_t errlen);
-/* The scope of a presented token (constant-time over every configured token); NONE when it
- * matches none. *name set to the token's name (for logs) when found. */
-enum web_scope web_auth_check(const struct web_auth *a, const char *token, size_t len,
-                              const char **name);
+void web_auth_fini(struct web_auth *a);
+/* The token matching a presented one (compared in constant time against every token), or
+ * NULL. */
+const struct web_token *web_auth_check(const struct web_auth *a, const char *token, size_t len);
 /* SHA-256 of data. */
 void web_sha256(const void *data, size_t len, uint8_t out[32]);
 
@@ -215,6 +221,7 @@ struct web_server {
     bool switch_user; /* started as root: runs as user once listening */
     struct ds_user user;
     char attribution[16]; /* "dbip" when the GeoIP data needs DB-IP's link */
+    FILE *audit;          /* web.audit_log, or NULL */
 
     /* websocket clients */
     struct web_client *clients;
@@ -257,8 +264,10 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
                       size_t len);
 size_t web_http_pss_size(void);
 /* The bearer token of a request (Authorization header or ?token=) checked against the
- * configuration: returns the scope, WEB_SCOPE_NONE for a bad token, and sets *present. */
-enum web_scope web_request_scope(struct web_server *s, struct lws *wsi, bool *present);
+ * configuration: returns the scope, WEB_SCOPE_NONE for a bad token, and sets *present (and
+ * *tok to the matching token when tok is not NULL). */
+enum web_scope web_request_scope(struct web_server *s, struct lws *wsi, bool *present,
+                                 const struct web_token **tok);
 struct web_server *web_server_of(struct lws *wsi);
 
 #endif

@@ -335,19 +335,28 @@ static void test_auth(void **state)
 
     assert_int_equal(web_auth_init(&a, &cfg, err, sizeof(err)), 0);
     assert_false(a.required); /* 127.0.0.1:8080 is loopback */
-    assert_int_equal(web_auth_check(&a, "viewer-token", 12, &name), WEB_SCOPE_VIEWER);
+    web_auth_fini(&a);
+    assert_int_equal(web_auth_init(&a, &cfg, err, sizeof(err)), 0);
+    const struct web_token *tok = web_auth_check(&a, "viewer-token", 12);
+    assert_non_null(tok);
+    assert_int_equal(tok->scope, WEB_SCOPE_VIEWER);
+    name = tok->name;
     assert_string_equal(name, "wall");
-    assert_int_equal(web_auth_check(&a, "viewer-tokeN", 12, NULL), WEB_SCOPE_NONE);
+    assert_null(web_auth_check(&a, "viewer-tokeN", 12));
 
     assert_int_equal(ds_config_set(&cfg, "web.listen", "0.0.0.0:8080", 0, err, sizeof(err)), 0);
+    web_auth_fini(&a);
     assert_int_equal(web_auth_init(&a, &cfg, err, sizeof(err)), 0);
     assert_true(a.required);
     assert_int_equal(ds_config_set(&cfg, "web.listen", "[::1]:8080", 0, err, sizeof(err)), 0);
+    web_auth_fini(&a);
     assert_int_equal(web_auth_init(&a, &cfg, err, sizeof(err)), 0);
     assert_false(a.required);
     assert_int_equal(ds_config_set(&cfg, "web.require_token", "true", 0, err, sizeof(err)), 0);
+    web_auth_fini(&a);
     assert_int_equal(web_auth_init(&a, &cfg, err, sizeof(err)), 0);
     assert_true(a.required);
+    web_auth_fini(&a);
 
     /* required with no tokens: refused, saying what to do */
     ds_config_fini(&cfg);
@@ -355,6 +364,7 @@ static void test_auth(void **state)
     assert_int_equal(ds_config_set(&cfg, "web.listen", "192.0.2.1:80", 0, err, sizeof(err)), 0);
     assert_int_equal(web_auth_init(&a, &cfg, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "web.tokens"));
+    web_auth_fini(&a);
     assert_int_not_equal(ds_config_set(&cfg, "web.listen", "8080", 0, err, sizeof(err)), 0);
     ds_config_fini(&cfg);
 }

@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Scoped access to alerts on `darkscope serve`: organisation tokens (from the subscriber file)
+read only their own organisation's alerts and nothing of the map; partner and viewer tokens
+may not read alerts; soc reads all; wrong or missing tokens get 401. Every alert API access is
+in the audit log, without the token."""
+import asyncio
+import hashlib
+import json
+import os
+import sys
+
+import websockets
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dslib  # noqa: E402
+
+c = dslib.Checker("serve scopes")
+work = dslib.tmpdir()
+os.chmod(work, 0o755)
+redis = dslib.Redis()
+T = {"a": "token-org-a", "b": "token-org-b", "p": "token-partner", "soc": "token-soc",
+     "view": "token-viewer"}
+h = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in T.items()}
+subs = os.path.join(work, "subs.json")
+with open(subs, "w") as f:
+    json.dump({"organisations": [
+        {"id": "org-a", "name": "A", "livenet": ["45.67.89.0/24"],
+         "contacts": [{"email": "a@a.example"}], "token_sha256": h["a"]},
+        {"id": "org-b", "name": "B", "livenet": ["45.67.90.0/24"],
+         "contacts": [{"email": "b@b.example"}], "token_sha256": h["b"]}],
+        "partners": [{"name": "id-cert", "countries": ["ID"], "token_sha256": h["p"]}]}, f)
+# alerts as the aggregator writes them: the global stream and each organisation's
+n = 0
+for org, host, kind in [("org-a", "45.67.89.1", "infected"), ("org-b", "45.67.90.1", "infected"),
+                        ("org-a", "45.67.89.2", "ddos_victim"), (None, "tcp/445", "early_warning")]:
+    n += 1
+    a = {"id": f"{org}:{kind}:{host}#1", "kind": kind, "org": org, "host": host}
+    sid = f"{1767225600000 + n}-0"
+    redis.cli("XADD", "ds:v1:alerts", sid, "alert", json.dumps(a))
+    if org:
+        redis.cli("XADD", f"ds:v1:alerts:org:{org}", sid, "alert", json.dumps(a))
+audit_log = os.path.join(work, "audit.log")
+srv = dslib.Serve(redis, extra=["--subscribers", subs, "--set", f"web.audit_log={audit_log}",
+                                "--set", f"web.tokens=soc:soc:{h['soc']}",
+                                "--set", f"web.tokens=wall:viewer:{h['view']}"])
+
+
+def hosts(token, q=""):
+    status, body = srv.get_json("/api/v1/alerts" + q, token=token)
+    return status, sorted(a["host"] for a in body.get("alerts", []))
+
+
+c.eq("no token: 401", hosts(None)[0], 401)
+c.eq("a wrong token: 401", hosts("nope")[0], 401)
+c.eq("viewer: 403", hosts(T["view"])[0], 403)
+c.eq("partner: 403", hosts(T["p"])[0], 403)
+c.eq("org A reads only its own", hosts(T["a"]), (200, ["45.67.89.1", "45.67.89.2"]))
+c.eq("org B reads only its own", hosts(T["b"]), (200, ["45.67.90.1"]))
+c.eq("org A cannot ask for B's (the parameter means nothing)", hosts(T["a"], "?org=org-b"),
+     (200, ["45.67.89.1", "45.67.89.2"]))
+c.eq("soc reads every alert", hosts(T["soc"]),
+     (200, ["45.67.89.1", "45.67.89.2", "45.67.90.1", "tcp/445"]))
+c.eq("kind filter", hosts(T["a"], "?kind=ddos_victim"), (200, ["45.67.89.2"]))
+c.eq("since filter", hosts(T["soc"], "?since=1767225600"), (200, ["45.67.89.1", "45.67.89.2",
+                                                                 "45.67.90.1", "tcp/445"]))
+c.eq("bad kind: 400", hosts(T["soc"], "?kind=all")[0], 400)
+for path in ["/api/v1/summary", "/api/v1/timeline", "/api/v1/top/sources", "/api/v1/sensors",
+             "/healthz", "/metrics"]:
+    for who in ("a", "p"):
+        status, _, body = srv.get(path, token=T[who])
+        c.eq(f"{who} token on {path}: 403", status, 403)
+s403 = [srv.get("/api/v1/summary", token=T["a"])[2], srv.get("/api/v1/alerts", token=T["p"])[2]]
+c.true("403 bodies say nothing about what exists", all(b"org-b" not in b for b in s403))
+
+
+async def live(token):
+    try:
+        async with websockets.connect(srv.ws_base + "/live?token=" + token) as ws:
+            await ws.recv()
+            return 101
+    except websockets.InvalidStatusCode as e:
+        return e.status_code
+c.eq("org token on /live: 403", asyncio.run(live(T["a"])), 403)
+c.eq("viewer token on /live: upgraded", asyncio.run(live(T["view"])), 101)
+
+lines = [json.loads(l) for l in open(audit_log)]
+c.eq("every alert API access audited, refusals included", len(lines), 12)
+c.true("audit lines name token, scope, endpoint, status and rows",
+       all({"t", "token", "scope", "endpoint", "status", "rows"} <= l.keys() for l in lines))
+c.eq("org A's reads are audited with its rows",
+     [(l["token"], l["status"], l["rows"]) for l in lines if l["token"] == "org:org-a"][:2],
+     [("org:org-a", 200, 2), ("org:org-a", 200, 2)])
+text = open(audit_log).read()
+c.true("no token in the audit log", not any(t in text for t in T.values()))
+c.done()
