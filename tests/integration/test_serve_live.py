@@ -21,7 +21,8 @@ import dslib  # noqa: E402
 c = dslib.Checker("serve live")
 work = dslib.tmpdir()
 redis = dslib.Redis()
-srv = dslib.Serve(redis, extra=["--set", "web.stall_timeout=5"])
+# a small ring, so a client that cannot keep up is overtaken within seconds
+srv = dslib.Serve(redis, extra=["--set", "web.stall_timeout=5", "--set", "web.ring_events=512"])
 start = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 DURATION = 30
 pcap, truth = dslib.gen(work, extra=["--seed", "3", "--rate", "4000", "--duration", str(DURATION),
@@ -76,7 +77,8 @@ async def hostile(payload, binary=False, delay=2.0):
 
 
 async def slow_reader(seconds):
-    """A client whose socket takes little: small receive buffer, one message per 0.25 s."""
+    """A client whose socket takes little: small receive buffer, one message per 0.25 s; then
+    it drains what the server queued for it, to read what the server told it."""
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", srv.port))
@@ -89,6 +91,15 @@ async def slow_reader(seconds):
             except asyncio.TimeoutError:
                 break
             await asyncio.sleep(0.25)
+        end = time.time() + 15
+        while time.time() < end:
+            try:
+                msgs.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=1)))
+            except asyncio.TimeoutError:
+                break
+            m = msgs[-1]
+            if m["type"] == "stats" and m["client"]["skipped"] > 0:
+                break
     return msgs
 
 
@@ -111,7 +122,7 @@ async def main():
         "backscatter": asyncio.create_task(reader("bs", 12, {"class": ["backscatter"],
                                                              "proto": ["tcp"]})),
         "port23": asyncio.create_task(reader("p23", 12, {"port": [23]})),
-        "slow": asyncio.create_task(slow_reader(16)),
+        "slow": asyncio.create_task(slow_reader(14)),
         "bad_json": asyncio.create_task(hostile("this is not json")),
         "too_big": asyncio.create_task(hostile(json.dumps({"type": "subscribe", "x": "y" * 5000}))),
         "binary": asyncio.create_task(hostile("{}", binary=True)),
