@@ -719,3 +719,125 @@ json_t *rds_query_sensors(struct rds_conn *c, char *err, size_t errlen)
     freeReplyObject(r);
     return all;
 }
+
+struct scan_ctx {
+    json_t *by_ip;
+    const char *const *ccs;
+    unsigned n_ccs;
+    const char *sensor;
+    size_t max;
+};
+
+static int scanner_line(void *vctx, const char *ip, size_t iplen, const char *json, size_t jsonlen)
+{
+    struct scan_ctx *x = vctx;
+    char addr[DS_ADDR_STRLEN];
+    json_t *rec, *cur;
+
+    if (iplen == 0 || iplen >= sizeof(addr))
+        return 0;
+    rec = json_loadb(json, jsonlen, 0, NULL);
+    if (!rec)
+        return 0;
+    json_int_t scan = json_integer_value(json_object_get(json_object_get(rec, "by_class"), "scan"));
+    const char *cc = json_string_value(json_object_get(rec, "cc"));
+    bool ok = scan > 0;
+    if (ok && x->n_ccs) {
+        ok = false;
+        for (unsigned i = 0; i < x->n_ccs && !ok; i++)
+            ok = cc && strcmp(cc, x->ccs[i]) == 0;
+    }
+    memcpy(addr, ip, iplen);
+    addr[iplen] = '\0';
+    cur = ok ? json_object_get(x->by_ip, addr) : NULL;
+    if (ok && !cur && json_object_size(x->by_ip) < x->max) {
+        cur = json_pack("{s:s,s:O,s:O,s:I,s:O,s:O,s:o,s:o,s:o}", "ip", addr, "cc",
+                        json_object_get(rec, "cc") ?: json_null(), "asn",
+                        json_object_get(rec, "asn") ?: json_null(), "packets", (json_int_t)0,
+                        "first_us", json_object_get(rec, "first_us"), "last_us",
+                        json_object_get(rec, "last_us"), "ports", json_object(), "sensors",
+                        json_array(), "tools", json_object());
+        json_object_set_new(x->by_ip, addr, cur);
+    }
+    if (cur) {
+        json_t *v;
+        const char *k;
+        size_t i;
+        add_int(cur, "packets", scan);
+        if (json_integer_value(json_object_get(rec, "first_us")) <
+            json_integer_value(json_object_get(cur, "first_us")))
+            json_object_set(cur, "first_us", json_object_get(rec, "first_us"));
+        if (json_integer_value(json_object_get(rec, "last_us")) >
+            json_integer_value(json_object_get(cur, "last_us")))
+            json_object_set(cur, "last_us", json_object_get(rec, "last_us"));
+        json_array_foreach(json_object_get(rec, "ports"), i, v) {
+            char key[24];
+            snprintf(key, sizeof(key), "%s/%lld", json_string_value(json_array_get(v, 0)) ?: "?",
+                     (long long)json_integer_value(json_array_get(v, 1)));
+            add_int(json_object_get(cur, "ports"), key, json_integer_value(json_array_get(v, 2)));
+        }
+        json_object_foreach(json_object_get(rec, "tool_matches"), k, v)
+            add_int(json_object_get(cur, "tools"), k, json_integer_value(v));
+        json_t *sensors = json_object_get(cur, "sensors");
+        bool seen = false;
+        json_array_foreach(sensors, i, v)
+            seen = seen || strcmp(json_string_value(v), x->sensor) == 0;
+        if (!seen)
+            json_array_append_new(sensors, json_string(x->sensor));
+        const char *tool = json_string_value(json_object_get(rec, "tool"));
+        if (tool)
+            json_object_set_new(cur, "tool", json_string(tool));
+    }
+    json_decref(rec);
+    return 0;
+}
+
+json_t *rds_query_scanners(struct rds_conn *c, int64_t from, int64_t to,
+                           const char *const *countries, unsigned n_countries, size_t max,
+                           char *err, size_t errlen)
+{
+    json_t *sensors = json_array(), *out, *list, *v;
+    struct bref *b = NULL;
+    size_t n = 0;
+    const char *ip;
+    char ts[40];
+    struct scan_ctx x = {json_object(), countries, n_countries, NULL, max};
+
+    if (list_buckets(c, from, to, NULL, &b, &n, sensors, err, errlen) < 0) {
+        json_decref(sensors);
+        json_decref(x.by_ip);
+        return NULL;
+    }
+    json_decref(sensors);
+    for (size_t i = 0; i < n; i++) {
+        x.sensor = b[i].sensor;
+        if (rds_agg_each_record(c, b[i].sensor, b[i].start, false, scanner_line, &x, err, errlen) <
+            0) {
+            free(b);
+            json_decref(x.by_ip);
+            return NULL;
+        }
+    }
+    free(b);
+    list = json_array();
+    json_object_foreach(x.by_ip, ip, v) {
+        json_int_t f = json_integer_value(json_object_get(v, "first_us"));
+        json_int_t l = json_integer_value(json_object_get(v, "last_us"));
+        json_object_set_new(v, "first_seen",
+                            json_string(ds_time_format_us(f * 1000, ts, sizeof(ts))));
+        json_object_set_new(v, "last_seen",
+                            json_string(ds_time_format_us(l * 1000, ts, sizeof(ts))));
+        json_object_del(v, "first_us");
+        json_object_del(v, "last_us");
+        json_object_del(v, "tools");
+        if (!json_object_get(v, "tool"))
+            json_object_set_new(v, "tool", json_null());
+        json_array_append(list, v);
+    }
+    out =
+        json_pack("{s:s,s:s,s:o,s:b}", "from", ds_time_format(from * DS_NS_PER_SEC, ts, sizeof(ts)),
+                  "to", "", "scanners", list, "truncated", json_object_size(x.by_ip) >= max);
+    json_object_set_new(out, "to", json_string(ds_time_format(to * DS_NS_PER_SEC, ts, sizeof(ts))));
+    json_decref(x.by_ip);
+    return out;
+}

@@ -220,6 +220,13 @@ json_t *rds_query_source(struct rds_conn *c, const struct ds_addr *a, int64_t fr
  * per point are the union of the buckets' HyperLogLogs. At most max_points points. */
 json_t *rds_query_timeline(struct rds_conn *c, int64_t from, int64_t to, int64_t step,
                            const char *sensor, unsigned max_points, char *err, size_t errlen);
+/* Sources seen scanning (scan-class packets) in buckets starting in [from, to), merged over
+ * buckets and sensors: {"from","to","truncated","scanners":[{"ip","cc","asn","packets",
+ * "first_seen","last_seen","ports","tool","sensors"}]}; only sources located in `countries`
+ * when n_countries > 0; at most max sources. */
+json_t *rds_query_scanners(struct rds_conn *c, int64_t from, int64_t to,
+                           const char *const *countries, unsigned n_countries, size_t max,
+                           char *err, size_t errlen);
 /* Every sensor record (ds:v1:sensors) as an object name → record. */
 json_t *rds_query_sensors(struct rds_conn *c, char *err, size_t errlen);
 

@@ -15,6 +15,8 @@
 #define TIMELINE_POINTS 1440
 #define TOP_MAX         1000
 #define DEFAULT_RANGE   3600
+#define FEED_MAX        100000 /* sources per feed answer */
+#define FEED_RANGE_MAX  86400  /* the longest range a feed answer covers */
 
 enum job_kind {
     JOB_SUMMARY,
@@ -23,7 +25,8 @@ enum job_kind {
     JOB_TOP_COUNTRIES,
     JOB_TOP_SOURCES,
     JOB_SENSORS,
-    JOB_ALERTS
+    JOB_ALERTS,
+    JOB_SCANNERS
 };
 
 struct web_job {
@@ -38,12 +41,18 @@ struct web_job {
     int64_t bucket_seconds;
     char org[80];        /* JOB_ALERTS: the organisation's stream, "" = the global one */
     char alert_kind[24]; /* JOB_ALERTS: one kind, or "" */
+    /* JOB_SCANNERS: countries allowed ("" none = all), and the format */
+    unsigned n_cc;
+    char cc[64][3];
+    char format[8];
     /* the audit record (service thread) */
     bool audit;
     char audit_token[80], audit_scope[16], endpoint[64];
     /* the answer */
     unsigned status;
     char *body;
+    char *csv;
+    bool is_csv;
     size_t rows;
 };
 
@@ -163,6 +172,30 @@ static void run_job(struct web_api *a, struct web_job *j)
             break;
         j->rows = json_array_size(list);
         r = json_pack("{s:o}", "alerts", list);
+        break;
+    }
+    case JOB_SCANNERS: {
+        const char *ccs[64];
+        for (unsigned i = 0; i < j->n_cc; i++)
+            ccs[i] = j->cc[i];
+        json_t *feed =
+            rds_query_scanners(a->conn, j->from, j->to, ccs, j->n_cc, FEED_MAX, err, sizeof(err));
+        if (!feed)
+            break;
+        j->rows = json_array_size(json_object_get(feed, "scanners"));
+        if (strcmp(j->format, "stix") == 0) {
+            r = web_feed_stix(json_object_get(feed, "scanners"), "darkscope", ds_time_now());
+            json_decref(feed);
+        } else if (strcmp(j->format, "csv") == 0) {
+            j->csv = web_feed_csv(json_object_get(feed, "scanners"));
+            json_decref(feed);
+            j->status = j->csv ? 200 : 500;
+            j->body = j->csv;
+            j->csv = NULL;
+            return;
+        } else {
+            r = feed;
+        }
         break;
     }
     case JOB_SENSORS: {
@@ -426,6 +459,8 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
         j.kind = JOB_SENSORS;
     else if (strcmp(path, "/api/v1/alerts") == 0)
         j.kind = JOB_ALERTS;
+    else if (strcmp(path, "/api/v1/feeds/scanners") == 0)
+        j.kind = JOB_SCANNERS;
     else {
         respond_error(s, wsi, p, 404, "no such endpoint");
         return;
@@ -464,12 +499,81 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
             respond_error(s, wsi, p, 400, "parameter 'since': expected RFC 3339 or Unix seconds");
             return;
         }
+    } else if (j.kind == JOB_SCANNERS) {
+        /* soc and admin: every country; a partner: its countries; nobody else */
+        snprintf(j.audit_token, sizeof(j.audit_token), "%s", tok ? tok->name : "-");
+        snprintf(j.audit_scope, sizeof(j.audit_scope), "%s", web_scope_names[scope]);
+        snprintf(j.endpoint, sizeof(j.endpoint), "%s", path);
+        j.audit = true;
+        if (scope != WEB_SCOPE_SOC && scope != WEB_SCOPE_ADMIN && scope != WEB_SCOPE_PARTNER) {
+            audit(s, j.audit_token, j.audit_scope, path, scope == WEB_SCOPE_NONE ? 401 : 403, 0);
+            if (scope == WEB_SCOPE_NONE)
+                p->www_auth = true;
+            respond_error(s, wsi, p, scope == WEB_SCOPE_NONE ? 401 : 403,
+                          scope == WEB_SCOPE_NONE ? "a valid bearer token is required"
+                                                  : "this token may not read feeds");
+            return;
+        }
+        snprintf(j.format, sizeof(j.format), "json");
+        if ((v = arg(wsi, "format=", buf, sizeof(buf)))) {
+            if (strcmp(v, "json") && strcmp(v, "csv") && strcmp(v, "stix")) {
+                audit(s, j.audit_token, j.audit_scope, path, 400, 0);
+                respond_error(s, wsi, p, 400, "parameter 'format': expected json, csv or stix");
+                return;
+            }
+            snprintf(j.format, sizeof(j.format), "%s", v);
+        }
+        /* the countries asked for (cc=JP,ID), within what the token may see */
+        char want[64][3];
+        unsigned n_want = 0;
+        if ((v = arg(wsi, "cc=", buf, sizeof(buf)))) {
+            for (const char *q = v; *q && n_want < 64;) {
+                size_t n = strcspn(q, ",");
+                if (n != 2 || q[0] < 'A' || q[0] > 'Z' || q[1] < 'A' || q[1] > 'Z') {
+                    audit(s, j.audit_token, j.audit_scope, path, 400, 0);
+                    respond_error(
+                        s, wsi, p, 400,
+                        "parameter 'cc': expected two-letter country codes, comma-separated");
+                    return;
+                }
+                memcpy(want[n_want], q, 2);
+                want[n_want++][2] = '\0';
+                q += n + (q[n] == ',');
+            }
+        }
+        if (scope == WEB_SCOPE_PARTNER) {
+            for (unsigned i = 0; i < tok->n_countries; i++) {
+                bool asked = n_want == 0;
+                for (unsigned k = 0; k < n_want && !asked; k++)
+                    asked = strcmp(want[k], tok->countries[i]) == 0;
+                if (asked)
+                    memcpy(j.cc[j.n_cc++], tok->countries[i], 3);
+            }
+            if (j.n_cc == 0) {
+                /* nothing asked for is within the grant: an empty feed, not an error */
+                snprintf(j.cc[j.n_cc++], 3, "--");
+            }
+        } else {
+            for (unsigned k = 0; k < n_want; k++)
+                memcpy(j.cc[j.n_cc++], want[k], 3);
+        }
+        j.is_csv = strcmp(j.format, "csv") == 0;
     } else if (scope == WEB_SCOPE_ORG || scope == WEB_SCOPE_PARTNER) {
         respond_error(s, wsi, p, 403, "this token may not use this endpoint");
         return;
     }
     if (j.kind == JOB_ALERTS)
         goto queue;
+    if (j.kind == JOB_SCANNERS && (v = arg(wsi, "since=", buf, sizeof(buf)))) {
+        int64_t since;
+        if (parse_time_arg(v, &since) < 0) {
+            audit(s, j.audit_token, j.audit_scope, path, 400, 0);
+            respond_error(s, wsi, p, 400, "parameter 'since': expected RFC 3339 or Unix seconds");
+            return;
+        }
+        j.from = since;
+        j.to = ds_time_now() / DS_NS_PER_SEC + 1;
+    }
     j.to = ds_time_now() / DS_NS_PER_SEC + 1;
     if ((v = arg(wsi, "to=", buf, sizeof(buf))) && parse_time_arg(v, &j.to) < 0) {
         respond_error(s, wsi, p, 400, "parameter 'to': expected RFC 3339 or Unix seconds");
@@ -519,6 +623,11 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
             return;
         }
         snprintf(j.sensor, sizeof(j.sensor), "%s", v);
+    }
+    if (j.kind == JOB_SCANNERS && j.to - j.from > FEED_RANGE_MAX) {
+        audit(s, j.audit_token, j.audit_scope, path, 400, 0);
+        respond_error(s, wsi, p, 400, "parameter 'from': a feed covers at most 24 hours");
+        return;
     }
     j.mask = s->cfg->web_mask_sources;
 queue:
@@ -584,7 +693,10 @@ static void take_done(struct web_server *s)
         if (!j->cancelled) {
             struct http_pss *p = lws_wsi_user(j->wsi);
             p->job = NULL;
-            respond(s, j->wsi, p, j->status, "application/json; charset=utf-8", j->body);
+            respond(s, j->wsi, p, j->status,
+                    j->is_csv && j->status == 200 ? "text/csv; charset=utf-8"
+                                                  : "application/json; charset=utf-8",
+                    j->body);
             j->body = NULL;
         }
         job_free(j);

@@ -114,6 +114,11 @@ int web_auth_init(struct web_auth *a, const struct ds_config *cfg, char *err, si
             snprintf(k->name, sizeof(k->name), "%s:%s", org ? "org" : "partner", id);
             snprintf(k->subject, sizeof(k->subject), "%s", id);
             k->scope = org ? WEB_SCOPE_ORG : WEB_SCOPE_PARTNER;
+            if (!org) {
+                const struct agg_partner *pt = &subs->partners[i - subs->n_orgs];
+                for (unsigned c = 0; c < pt->n_countries && c < 64; c++)
+                    memcpy(k->countries[k->n_countries++], pt->countries[c], 3);
+            }
             memcpy(k->sha256,
                    org ? subs->orgs[i].token_sha256 : subs->partners[i - subs->n_orgs].token_sha256,
                    32);

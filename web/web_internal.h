@@ -158,7 +158,9 @@ extern const char *const web_scope_names[];
 struct web_token {
     char name[80]; /* the token's name; for org/partner tokens their id ("org:city-a") */
     enum web_scope scope;
-    char subject[65]; /* org id or partner name */
+    char subject[65];     /* org id or partner name */
+    unsigned n_countries; /* a partner's countries */
+    char countries[64][3];
     uint8_t sha256[32];
 };
 
@@ -176,6 +178,9 @@ void web_auth_fini(struct web_auth *a);
 /* The token matching a presented one (compared in constant time against every token), or
  * NULL. */
 const struct web_token *web_auth_check(const struct web_auth *a, const char *token, size_t len);
+/* The scanner feed (rds_query_scanners' "scanners") as a STIX 2.1 bundle, or as CSV. */
+json_t *web_feed_stix(const json_t *feed, const char *producer, ds_time_ns now);
+char *web_feed_csv(const json_t *feed);
 /* SHA-256 of data. */
 void web_sha256(const void *data, size_t len, uint8_t out[32]);
 

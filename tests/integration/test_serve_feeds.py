@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""The scanner feed (/api/v1/feeds/scanners) against ground truth: a partner CERT's token sees
+exactly the generator's scanning sources located in its countries (GeoIP from the world
+fixture), soc sees them all; JSON, CSV and STIX 2.1 — the bundle validated against the official
+OASIS schemas in ../shared/stix2.1-schemas, its patterns parsed and every *_ref resolved."""
+import csv
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import re
+import sys
+
+import jsonschema
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dslib  # noqa: E402
+
+c = dslib.Checker("serve feeds")
+work = dslib.tmpdir()
+os.chmod(work, 0o755)
+world = os.environ.get("DS_GEOIP_WORLD", "build/tests/geoip-world.mmdb")
+pcap, truth = dslib.gen(work, extra=["--seed", "17", "--rate", "300", "--duration", "120",
+                                     "--start", "2026-01-01T00:00:00Z"])
+with open(os.path.join(dslib.ROOT, "tests", "fixtures", "geoip", "world.json")) as f:
+    blocks = [(ipaddress.ip_network(b["network"]), b["cc"]) for b in json.load(f)]
+
+
+def cc_of(ip):
+    a = ipaddress.ip_address(ip)
+    best = None
+    for net, cc in blocks:
+        if a.version == net.version and a in net and (best is None or net.prefixlen > best[0]):
+            best = (net.prefixlen, cc)
+    return best[1] if best else None
+
+
+scanners = {s["ip"]: s for s in truth["sources"] if s["by_class"]["scan"] > 0}
+redis = dslib.Redis()
+dslib.capture(redis, [pcap], darknet=sum((["--darknet", d] for d in truth["darknet"]), []),
+              extra=["--set", f"geoip.city={world}"], sensor="tokyo-1")
+tok = {"p": "partner-token", "soc": "soc-token", "org": "org-token", "view": "viewer-token"}
+h = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in tok.items()}
+subs = os.path.join(work, "subs.json")
+with open(subs, "w") as f:
+    json.dump({"organisations": [{"id": "o", "name": "O", "livenet": ["45.67.0.0/16"],
+                                  "contacts": [{"email": "o@o.example"}], "token_sha256": h["org"]}],
+               "partners": [{"name": "cn-cert", "countries": ["CN", "VN"],
+                             "token_sha256": h["p"]}]}, f)
+srv = dslib.Serve(redis, extra=["--subscribers", subs, "--set", f"web.tokens=soc:soc:{h['soc']}",
+                                "--set", f"web.tokens=wall:viewer:{h['view']}",
+                                "--set", f"web.audit_log={work}/audit.log"])
+RANGE = "from=2026-01-01T00:00:00Z&to=2026-01-01T00:03:00Z"
+
+status, body = srv.get_json(f"/api/v1/feeds/scanners?{RANGE}", token=tok["p"])
+c.eq("partner: 200", status, 200)
+got = {s["ip"]: s for s in body.get("scanners", [])}
+want = {ip for ip in scanners if cc_of(ip) in ("CN", "VN")}
+c.true(f"the generator made scanners in the partner's countries ({len(want)})", len(want) > 20)
+c.eq("partner sees exactly the scanners in its countries", sorted(got), sorted(want))
+c.eq("with their scan packets", {ip: s["packets"] for ip, s in got.items()},
+     {ip: scanners[ip]["by_class"]["scan"] for ip in want})
+status, body = srv.get_json(f"/api/v1/feeds/scanners?{RANGE}&cc=VN", token=tok["p"])
+c.eq("partner narrowing to VN", sorted(s["ip"] for s in body["scanners"]),
+     sorted(ip for ip in want if cc_of(ip) == "VN"))
+status, body = srv.get_json(f"/api/v1/feeds/scanners?{RANGE}&cc=US", token=tok["p"])
+c.eq("partner asking outside its grant gets nothing", body.get("scanners"), [])
+status, body = srv.get_json(f"/api/v1/feeds/scanners?{RANGE}", token=tok["soc"])
+c.eq("soc sees every scanner", sorted(s["ip"] for s in body["scanners"]), sorted(scanners))
+for who, code in [("org", 403), ("view", 403)]:
+    c.eq(f"{who} token: {code}", srv.get(f"/api/v1/feeds/scanners?{RANGE}", token=tok[who])[0],
+         code)
+c.eq("no token: 401", srv.get(f"/api/v1/feeds/scanners?{RANGE}")[0], 401)
+c.eq("bad format: 400", srv.get(f"/api/v1/feeds/scanners?{RANGE}&format=xml",
+                                token=tok["soc"])[0], 400)
+
+# CSV
+status, headers, raw = srv.get(f"/api/v1/feeds/scanners?{RANGE}&format=csv", token=tok["p"])
+rows = list(csv.DictReader(io.StringIO(raw.decode())))
+c.true("CSV content type", headers.get("content-type", "").startswith("text/csv"))
+c.eq("CSV rows = the JSON feed", sorted(r["ip"] for r in rows), sorted(want))
+c.true("CSV columns", rows and {"ip", "cc", "packets", "first_seen", "last_seen", "tool",
+                               "ports"} <= set(rows[0]))
+
+# STIX 2.1, validated against the OASIS schemas
+status, bundle = srv.get_json(f"/api/v1/feeds/scanners?{RANGE}&format=stix", token=tok["p"])
+c.eq("STIX: 200", status, 200)
+root = os.path.join(dslib.SHARED, "stix2.1-schemas", "schemas")
+store = {}
+for d, _, files in os.walk(root):
+    for fn in files:
+        if fn.endswith(".json"):
+            with open(os.path.join(d, fn)) as f:
+                sch = json.load(f)
+            store[sch["$id"]] = sch
+
+
+def validate(obj, path):
+    sch = store[f"http://raw.githubusercontent.com/oasis-open/cti-stix2-json-schemas/stix2.1/schemas/{path}"]
+    resolver = jsonschema.RefResolver.from_schema(sch, store=store)
+    jsonschema.Draft202012Validator(sch, resolver=resolver).validate(obj)
+
+
+where = {"identity": "sdos/identity.json", "indicator": "sdos/indicator.json",
+         "observed-data": "sdos/observed-data.json", "sighting": "sros/sighting.json",
+         "ipv4-addr": "observables/ipv4-addr.json", "ipv6-addr": "observables/ipv6-addr.json"}
+errors = []
+try:
+    validate(bundle, "common/bundle.json")
+except jsonschema.ValidationError as e:
+    errors.append(f"bundle: {e.message}")
+objs = bundle.get("objects", [])
+for o in objs:
+    try:
+        validate(o, where[o["type"]])
+    except (jsonschema.ValidationError, KeyError) as e:
+        errors.append(f"{o.get('type')} {o.get('id')}: {getattr(e, 'message', e)}")
+c.eq("every object valid against the official schemas", errors[:5], [])
+ids = {o["id"] for o in objs}
+refs = []
+for o in objs:
+    for k, v in o.items():
+        if k.endswith("_ref"):
+            refs.append(v)
+        elif k.endswith("_refs"):
+            refs.extend(v)
+c.eq("every *_ref resolves inside the bundle", [r for r in refs if r not in ids], [])
+pat = re.compile(r"^\[(ipv4-addr|ipv6-addr):value = '([0-9a-fA-F:.]+)'\]$")
+inds = [o for o in objs if o["type"] == "indicator"]
+parsed = [pat.match(o["pattern"]) for o in inds]
+c.true("every pattern parses as an address comparison", parsed and all(parsed))
+c.eq("the indicators are the partner's scanners",
+     sorted(m.group(2) for m in parsed if m), sorted(want))
+c.eq("an identity, and per scanner an address, indicator, observed-data and sighting",
+     sorted({o["type"] for o in objs}),
+     ["identity", "indicator", "ipv4-addr", "observed-data", "sighting"] if
+     all(":" not in ip for ip in want) else sorted({o["type"] for o in objs}))
+audit = [json.loads(l) for l in open(os.path.join(work, "audit.log"))]
+c.true("feed accesses audited", sum(1 for l in audit if l["endpoint"] ==
+                                    "/api/v1/feeds/scanners") >= 10)
+c.done()
