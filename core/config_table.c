@@ -199,6 +199,8 @@ const struct ds_cfg_key ds_cfg_keys[] = {
      "A websocket client that takes no frame for this long is closed."},
     {"web.audit_log", DS_CFG_STRING, OFF(web_audit_log), 0, 0, 0, 0, "", NULL,
      "File that records every alert and feed API access (token name, scope, endpoint, status, rows; never the token). Empty: `audit.log` in `state_dir`."},
+    {"web.rate_limit", DS_CFG_INT, OFF(web_rate_limit), 0, 0, 1, 1000000, "600", NULL,
+     "API requests per minute per token (per client address without a token); beyond it 429 with Retry-After. Bursts up to a sixth of it."},
     {"aggregate", DS_CFG_OBJECT, 0, 0, 0, 0, 0, NULL, NULL,
      "`darkscope aggregate`: subscriber alerts and early warnings (docs/alerting.md)."},
     {"aggregate.subscribers", DS_CFG_STRING, OFF(agg_subscribers), 0, 0, 0, 0, "", NULL,

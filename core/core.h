@@ -258,6 +258,7 @@ struct ds_config {
     int64_t web_ring_events;
     int64_t web_stall_timeout; /* seconds */
     char *web_audit_log;       /* "" = <state_dir>/audit.log */
+    int64_t web_rate_limit;    /* API requests per minute per token (or address without one) */
 
     char *agg_subscribers; /* subscriber file */
     char *agg_bogons;      /* "" = the built-in list */

@@ -71,6 +71,7 @@ struct web_api {
 struct http_pss {
     struct web_job *job;
     bool have_response, headers_sent, www_auth;
+    unsigned retry_after; /* seconds, for a 429 */
     unsigned status;
     const char *ctype;
     char *body;
@@ -366,6 +367,12 @@ static int write_response(struct web_server *s, struct lws *wsi, struct http_pss
             lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &q, end))
             return -1;
+        char ra[16];
+        int ral = snprintf(ra, sizeof(ra), "%u", p->retry_after);
+        if (p->retry_after &&
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                        (const unsigned char *)ra, ral, &q, end))
+            return -1;
         if (p->www_auth && lws_add_http_header_by_name(
                                wsi, (const unsigned char *)"www-authenticate:",
                                (const unsigned char *)"Bearer realm=\"darkscope\"", 24, &q, end))
@@ -394,6 +401,47 @@ static int write_response(struct web_server *s, struct lws *wsi, struct http_pss
     free(p->body);
     memset(p, 0, sizeof(*p));
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- rate limits: a token bucket per token name (or client address), in a small table */
+
+#define RATE_SLOTS 1024
+
+struct rate_slot {
+    char key[96];
+    double tokens;
+    ds_time_ns at;
+};
+
+static struct rate_slot rate_table[RATE_SLOTS];
+
+/* 0 when the request may go on, else the seconds to wait. */
+static unsigned rate_check(const struct web_server *s, const char *key)
+{
+    double per_sec = (double)s->cfg->web_rate_limit / 60.0;
+    double burst = (double)s->cfg->web_rate_limit / 6.0 + 1;
+    uint64_t h = 1469598103934665603ULL;
+    ds_time_ns now = ds_time_monotonic();
+    struct rate_slot *slot;
+
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    slot = &rate_table[h % RATE_SLOTS];
+    if (strcmp(slot->key, key) != 0) {
+        /* a new key (or a collision): start it full; collisions only ever forgive */
+        snprintf(slot->key, sizeof(slot->key), "%s", key);
+        slot->tokens = burst;
+        slot->at = now;
+    }
+    slot->tokens += (double)(now - slot->at) / 1e9 * per_sec;
+    if (slot->tokens > burst)
+        slot->tokens = burst;
+    slot->at = now;
+    if (slot->tokens >= 1) {
+        slot->tokens -= 1;
+        return 0;
+    }
+    return (unsigned)((1 - slot->tokens) / per_sec) + 1;
 }
 
 /* ---- requests */
@@ -839,6 +887,22 @@ int web_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
             p->www_auth = true;
             respond_error(s, wsi, p, 401, "a valid bearer token is required");
             return 0;
+        }
+        {
+            char key[96];
+            if (tok)
+                snprintf(key, sizeof(key), "t:%s", tok->name);
+            else {
+                char peer[64] = "";
+                lws_get_peer_simple(wsi, peer, sizeof(peer));
+                snprintf(key, sizeof(key), "a:%s", peer);
+            }
+            unsigned wait = rate_check(s, key);
+            if (wait) {
+                p->retry_after = wait;
+                respond_error(s, wsi, p, 429, "too many requests: retry after %u s", wait);
+                return 0;
+            }
         }
         if ((scope == WEB_SCOPE_ORG || scope == WEB_SCOPE_PARTNER) &&
             (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0))

@@ -92,4 +92,15 @@ c.eq("org A's reads are audited with its rows",
      [("org:org-a", 200, 2), ("org:org-a", 200, 2)])
 text = open(audit_log).read()
 c.true("no token in the audit log", not any(t in text for t in T.values()))
+srv.stop()
+
+# a per-token rate limit: 60/minute allows a burst of 11, then 429 with Retry-After
+srv = dslib.Serve(redis, extra=["--subscribers", subs, "--set", "web.rate_limit=60",
+                                "--set", f"web.tokens=soc:soc:{h['soc']}"])
+codes = [srv.get("/api/v1/sensors", token=T["soc"]) for _ in range(15)]
+statuses = [c_[0] for c_ in codes]
+c.eq("a burst is served, then 429", (statuses.count(200), statuses.count(429)), (11, 4))
+c.true("429 says when to retry", all(int(h_.get("retry-after", 0)) >= 1 for s_, h_, _ in codes
+                                     if s_ == 429))
+c.eq("another token is not affected", srv.get("/api/v1/alerts", token=T["a"])[0], 200)
 c.done()
