@@ -53,8 +53,16 @@ struct agg_contact {
     char lang[3]; /* "en" or "ja" */
 };
 
+#define AGG_WEBHOOKS_MAX 4
+struct agg_webhook {
+    char *url;
+    char *secret_file; /* the HMAC-SHA256 key, read when sending; never in Redis or logs */
+};
+
 struct agg_org {
     char *id, *name;
+    unsigned n_webhooks;
+    struct agg_webhook webhooks[AGG_WEBHOOKS_MAX];
     char *timezone; /* NULL: Asia/Tokyo for "ja" contacts, UTC otherwise */
     struct agg_contact *contacts;
     unsigned n_contacts;

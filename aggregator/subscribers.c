@@ -284,8 +284,8 @@ static int parse_org(struct ctx *c, json_t *o, unsigned i, struct agg_org *org,
                      const struct agg_thresholds *defaults)
 {
     static const char *const known[] = {
-        "id",       "name",       "livenet",      "internal_darknet",
-        "contacts", "thresholds", "token_sha256", "timezone"};
+        "id",         "name",         "livenet",  "internal_darknet", "contacts",
+        "thresholds", "token_sha256", "timezone", "webhooks"};
     char where[64], key[160];
     json_t *v, *contacts;
     size_t k;
@@ -324,6 +324,32 @@ static int parse_org(struct ctx *c, json_t *o, unsigned i, struct agg_org *org,
         if (!json_is_string(v) || hex32(json_string_value(v), org->token_sha256) < 0)
             return fail(c, key, "64 hex digits (the SHA-256 of the organisation's API token)", v);
         org->has_token = true;
+    }
+    v = json_object_get(o, "webhooks");
+    if (v) {
+        json_t *w;
+        snprintf(key, sizeof(key), "%s.webhooks", where);
+        if (!json_is_array(v) || json_array_size(v) > AGG_WEBHOOKS_MAX)
+            return fail(c, key, "a list of at most 4 webhooks", v);
+        json_array_foreach(v, k, w) {
+            static const char *const wkeys[] = {"url", "secret_file"};
+            json_t *url = json_object_get(w, "url"), *sec = json_object_get(w, "secret_file");
+            snprintf(key, sizeof(key), "%s.webhooks[%zu]", where, k);
+            if (!json_is_object(w))
+                return fail(c, key, "an object with url and secret_file", w);
+            if (check_keys(c, w, key, wkeys, DS_ARRAY_LEN(wkeys)) < 0)
+                return -EINVAL;
+            snprintf(key, sizeof(key), "%s.webhooks[%zu].url", where, k);
+            if (!json_is_string(url) || (strncmp(json_string_value(url), "https://", 8) != 0 &&
+                                         strncmp(json_string_value(url), "http://", 7) != 0))
+                return fail(c, key, "an http:// or https:// URL", url);
+            snprintf(key, sizeof(key), "%s.webhooks[%zu].secret_file", where, k);
+            if (!json_is_string(sec) || !json_string_length(sec))
+                return fail(c, key, "the path of a file holding the HMAC secret", sec);
+            org->webhooks[org->n_webhooks].url = strdup(json_string_value(url));
+            org->webhooks[org->n_webhooks].secret_file = strdup(json_string_value(sec));
+            org->n_webhooks++;
+        }
     }
     contacts = json_object_get(o, "contacts");
     snprintf(key, sizeof(key), "%s.contacts", where);
@@ -553,6 +579,10 @@ void agg_subscribers_free(struct agg_subscribers *s)
         free(o->name);
         free(o->timezone);
         free(o->internal);
+        for (unsigned k = 0; k < o->n_webhooks; k++) {
+            free(o->webhooks[k].url);
+            free(o->webhooks[k].secret_file);
+        }
         for (unsigned k = 0; k < o->n_contacts; k++)
             free(o->contacts[k].email);
         free(o->contacts);

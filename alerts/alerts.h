@@ -64,6 +64,15 @@ struct alert_smtp {
 int alert_smtp_send(const struct alert_smtp *s, const struct alert_mail *m, char *err,
                     size_t errlen);
 
+/* ---------------------------------------------------------------- webhooks (webhook.c) */
+
+/* Hex HMAC-SHA256 of body under secret. */
+void alert_hmac_hex(const char *secret, size_t secret_len, const char *body, size_t len,
+                    char out[65]);
+/* POSTs body (JSON) signed in X-Darkscope-Signature; 0 on any 2xx, -EIO otherwise. */
+int alert_webhook_send(const char *url, const char *secret, const char *body, const char *delivery,
+                       long timeout_s, char *err, size_t errlen);
+
 /* ---------------------------------------------------------------- the role (notify.c) */
 
 /* Runs `darkscope notify` until SIGINT/SIGTERM (once: until nothing is left to send or wait

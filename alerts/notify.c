@@ -87,6 +87,44 @@ static json_t *org_json(const struct notify *n, const char *id)
                      "contacts", contacts);
 }
 
+/* A webhook delivery: the digest as JSON, signed with the organisation's secret (read from its
+ * file at each attempt, so a rotated secret takes effect without a restart). */
+static int send_webhook(struct notify *n, const char *key, json_t *rec, char *why, size_t len)
+{
+    int oi = agg_subscribers_find(n->subs, json_string_value(json_object_get(rec, "org")));
+    json_int_t w = json_integer_value(json_object_get(rec, "webhook"));
+    char secret[512] = "";
+    FILE *f;
+    int rc;
+
+    if (oi < 0 || w < 0 || (unsigned)w >= n->subs->orgs[oi].n_webhooks) {
+        snprintf(why, len, "the webhook is no longer in the subscriber file");
+        return -EINVAL;
+    }
+    const struct agg_webhook *wh = &n->subs->orgs[oi].webhooks[w];
+    f = fopen(wh->secret_file, "r");
+    if (!f || !fgets(secret, sizeof(secret), f)) {
+        snprintf(why, len, "webhook secret file %s: cannot read", wh->secret_file);
+        if (f)
+            fclose(f);
+        return -EIO;
+    }
+    fclose(f);
+    secret[strcspn(secret, "\r\n")] = '\0';
+    json_t *body = json_pack("{s:s,s:s,s:O}", "org", json_string_value(json_object_get(rec, "org")),
+                             "delivery", key, "alerts", json_object_get(rec, "alerts"));
+    char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(body);
+    rc = text ? alert_webhook_send(wh->url, secret, text, key, (long)n->cfg->notify_timeout, why,
+                                   len)
+              : -ENOMEM;
+    memset(secret, 0, sizeof(secret));
+    free(text);
+    if (rc == 0)
+        json_object_set_new(rec, "message_id", json_string(key));
+    return rc;
+}
+
 /* New (or, at start, our own unacknowledged) alerts into their organisations' open digests. */
 static int take_alerts(struct notify *n, bool pending, unsigned block_ms, size_t *got, char *err,
                        size_t errlen)
@@ -177,12 +215,25 @@ static int seal_due(struct notify *n, bool all, char *err, size_t errlen)
             break;
         }
         char key[160];
+        json_t *records = json_object();
+        int oi = agg_subscribers_find(n->subs, org);
         snprintf(key, sizeof(key), "%s:%lld", org, (long long)first);
-        json_t *rec = json_pack("{s:s,s:O,s:o,s:i,s:I,s:I}", "org", org, "ids",
-                                json_object_get(batch, "ids"), "alerts", alerts, "attempts", 0,
-                                "next_ms", (json_int_t)0, "created_ms", (json_int_t)now_ms());
-        rc = rds_notify_seal(n->conn, org, key, rec, err, errlen);
-        json_decref(rec);
+        json_t *rec = json_pack("{s:s,s:s,s:O,s:O,s:i,s:I,s:I}", "org", org, "channel", "email",
+                                "ids", json_object_get(batch, "ids"), "alerts", alerts, "attempts",
+                                0, "next_ms", (json_int_t)0, "created_ms", (json_int_t)now_ms());
+        json_object_set_new(records, key, rec);
+        /* one delivery per webhook, each with its own retries */
+        for (unsigned w = 0; oi >= 0 && w < n->subs->orgs[oi].n_webhooks; w++) {
+            char wkey[200];
+            snprintf(wkey, sizeof(wkey), "%s#webhook%u", key, w);
+            json_t *wr = json_deep_copy(rec);
+            json_object_set_new(wr, "channel", json_string("webhook"));
+            json_object_set_new(wr, "webhook", json_integer(w));
+            json_object_set_new(records, wkey, wr);
+        }
+        json_decref(alerts);
+        rc = rds_notify_seal(n->conn, org, records, err, errlen);
+        json_decref(records);
         if (rc < 0)
             break;
     }
@@ -204,7 +255,10 @@ static int send_due(struct notify *n, char *err, size_t errlen)
         if (json_integer_value(json_object_get(rec, "next_ms")) > now_ms())
             continue;
         json_t *org = org_json(n, json_string_value(json_object_get(rec, "org")));
-        if (!org) {
+        const char *channel = json_string_value(json_object_get(rec, "channel"));
+        if (org && channel && strcmp(channel, "webhook") == 0) {
+            rc = send_webhook(n, key, rec, why, sizeof(why));
+        } else if (!org) {
             snprintf(why, sizeof(why), "organisation %s is no longer in the subscriber file",
                      json_string_value(json_object_get(rec, "org")));
             rc = -EINVAL;

@@ -190,20 +190,25 @@ static int exec_all(struct rds_conn *c, unsigned queued, const char *what, char 
     return rc;
 }
 
-int rds_notify_seal(struct rds_conn *c, const char *org, const char *key, json_t *record, char *err,
-                    size_t errlen)
+int rds_notify_seal(struct rds_conn *c, const char *org, json_t *records, char *err, size_t errlen)
 {
-    char *text = json_dumps(record, JSON_COMPACT);
     redisContext *x = rds_conn_ctx(c);
+    unsigned queued = 0;
+    const char *key;
+    json_t *rec;
 
-    if (!text)
-        return -ENOMEM;
     redisAppendCommand(x, "MULTI");
-    redisAppendCommand(x, "HSET " K_OUTBOX " %s %s", key, text);
+    queued++;
+    json_object_foreach(records, key, rec) {
+        char *text = json_dumps(rec, JSON_COMPACT);
+        redisAppendCommand(x, "HSET " K_OUTBOX " %s %s", key, text ? text : "{}");
+        queued++;
+        free(text);
+    }
     redisAppendCommand(x, "HDEL " K_OPEN " %s", org);
     redisAppendCommand(x, "EXEC");
-    free(text);
-    return exec_all(c, 4, "seal", err, errlen);
+    queued += 2;
+    return exec_all(c, queued, "seal", err, errlen);
 }
 
 int rds_notify_update(struct rds_conn *c, const char *key, json_t *record, char *err, size_t errlen)

@@ -297,9 +297,9 @@ int rds_notify_open_set(struct rds_conn *c, const char *org, json_t *batch, char
                         size_t errlen);
 /* The alerts of the given stream ids, in order. */
 json_t *rds_notify_alerts(struct rds_conn *c, json_t *ids, char *err, size_t errlen);
-/* Moves an open digest to the outbox as a message record (one transaction). */
-int rds_notify_seal(struct rds_conn *c, const char *org, const char *key, json_t *record, char *err,
-                    size_t errlen);
+/* Moves an open digest to the outbox as message records, key → record: the email and one per
+ * webhook (one transaction). */
+int rds_notify_seal(struct rds_conn *c, const char *org, json_t *records, char *err, size_t errlen);
 /* The outbox: key → record {"org","ids","alerts","message_id","attempts","next_ms",…}. */
 json_t *rds_notify_outbox(struct rds_conn *c, char *err, size_t errlen);
 int rds_notify_update(struct rds_conn *c, const char *key, json_t *record, char *err,

@@ -162,6 +162,10 @@ static const struct bad BAD[] = {
      "key 'organisations[0].thresholds.infected_min_packets'"},
     {ORG(", \"thresholds\": {\"renotify\": \"soon\"}"), NULL,
      "key 'organisations[0].thresholds.renotify'"},
+    {ORG(", \"webhooks\": [{\"url\": \"ftp://x\", \"secret_file\": \"/s\"}]"), NULL,
+     "key 'organisations[0].webhooks[0].url'"},
+    {ORG(", \"webhooks\": [{\"url\": \"https://x.example/h\"}]"), NULL,
+     "key 'organisations[0].webhooks[0].secret_file'"},
     {ORG(", \"thresholds\": {\"max\": 1}"), NULL,
      "key 'organisations[0].thresholds.max': unknown key"},
     {"{\"organisations\": [{\"id\": \"a\", \"name\": \"A\", \"livenet\": [\"203.0.113.0/24\"], "
