@@ -19,6 +19,7 @@ struct web_client {
     struct lws *wsi;
     char peer[64];
     enum web_scope scope;
+    const struct web_token *tok; /* org and partner clients: what they are limited to */
     struct web_filter filter;
     bool linked, hello_sent, subscribed_pending, closed_by_server;
     uint64_t next_seq;
@@ -103,8 +104,6 @@ static int filter_connection(struct web_server *s, struct lws *wsi)
         scope = web_request_scope(s, wsi, &present, NULL);
         if ((present && scope == WEB_SCOPE_NONE) || (s->auth.required && !present))
             status = HTTP_STATUS_UNAUTHORIZED;
-        else if (present && scope < WEB_SCOPE_VIEWER)
-            status = HTTP_STATUS_FORBIDDEN; /* organisations and partners: not the map */
     }
     if (!status) {
         lws_get_peer_simple(wsi, peer, sizeof(peer));
@@ -196,14 +195,33 @@ static void send_stats(struct web_server *s, struct web_client *c)
     c->stats_gen_sent = s->stats_gen;
 }
 
-static void send_alert(struct web_server *s, struct web_client *c)
+/* soc and admin get every alert, an organisation its own, nobody else any */
+static bool alert_for(const struct web_server *s, const struct web_client *c, uint64_t seq)
+{
+    if (c->scope == WEB_SCOPE_SOC || c->scope == WEB_SCOPE_ADMIN)
+        return true;
+    return c->scope == WEB_SCOPE_ORG && c->tok &&
+           strcmp(s->alert_orgs[seq % WEB_ALERTS_KEPT], c->tok->subject) == 0;
+}
+
+static bool alerts_pending(const struct web_server *s, struct web_client *c)
 {
     uint64_t oldest = s->alerts_head > WEB_ALERTS_KEPT ? s->alerts_head - WEB_ALERTS_KEPT : 0;
-    const char *text;
-    size_t n;
 
     if (c->alert_seq < oldest)
         c->alert_seq = oldest;
+    while (c->alert_seq < s->alerts_head && !alert_for(s, c, c->alert_seq))
+        c->alert_seq++;
+    return c->alert_seq < s->alerts_head;
+}
+
+static void send_alert(struct web_server *s, struct web_client *c)
+{
+    const char *text;
+    size_t n;
+
+    if (!alerts_pending(s, c))
+        return;
     text = s->alerts[c->alert_seq % WEB_ALERTS_KEPT];
     c->alert_seq++;
     n = text ? strlen(text) : 0;
@@ -216,20 +234,43 @@ static void send_alert(struct web_server *s, struct web_client *c)
     }
 }
 
+/* A partner's push feed: events from its countries only, and no global statistics; an
+ * organisation's: its alerts only. */
+static bool sees_stats(const struct web_client *c)
+{
+    return c->scope != WEB_SCOPE_ORG && c->scope != WEB_SCOPE_PARTNER;
+}
+
+static bool sees_events(const struct web_client *c)
+{
+    return c->scope != WEB_SCOPE_ORG;
+}
+
 static bool events_pending(const struct web_server *s, const struct web_client *c)
 {
     return c->next_seq < s->ring.head;
 }
 
 /* The events array body (without brackets) for seqs [from, to) through filter f. */
+static bool in_grant(const struct web_token *t, const struct web_event *e)
+{
+    for (unsigned i = 0; t && i < t->n_countries; i++) {
+        if (strcmp(t->countries[i], e->cc) == 0)
+            return true;
+    }
+    return false;
+}
+
 static unsigned events_body(struct web_server *s, struct ds_buf *b, uint64_t from, uint64_t to,
-                            const struct web_filter *f)
+                            const struct web_filter *f, const struct web_token *grant)
 {
     unsigned n = 0;
 
     for (uint64_t q = from; q < to; q++) {
         const struct web_event *e = web_ring_at(&s->ring, q);
         if (f && !web_filter_match(f, e, &s->names))
+            continue;
+        if (grant && !in_grant(grant, e))
             continue;
         if (n)
             ds_buf_addc(b, ',');
@@ -257,11 +298,12 @@ static void send_events(struct web_server *s, struct web_client *c)
     }
     from = c->next_seq;
     c->next_seq = to;
-    if (web_filter_is_all(&c->filter)) {
+    const struct web_token *grant = c->scope == WEB_SCOPE_PARTNER ? c->tok : NULL;
+    if (web_filter_is_all(&c->filter) && !grant) {
         /* clients without filters at the same position share one serialisation */
         if (!s->ev_cache_ok || s->ev_cache_from != from || s->ev_cache_to != to) {
             ds_buf_reset(&s->ev_cache);
-            events_body(s, &s->ev_cache, from, to, NULL);
+            events_body(s, &s->ev_cache, from, to, NULL, NULL);
             s->ev_cache_from = from;
             s->ev_cache_to = to;
             s->ev_cache_ok = !ds_buf_failed(&s->ev_cache);
@@ -273,7 +315,7 @@ static void send_events(struct web_server *s, struct web_client *c)
         own.p = NULL;
     } else {
         ds_buf_init(&own, s->scratch_len - 4096);
-        n = events_body(s, &own, from, to, &c->filter);
+        n = events_body(s, &own, from, to, &c->filter, grant);
         body = &own;
     }
     if (n == 0 || ds_buf_failed(body))
@@ -305,8 +347,9 @@ out:
 static bool more_to_send(const struct web_server *s, const struct web_client *c)
 {
     return !c->hello_sent || c->subscribed_pending ||
-           (c->scope >= WEB_SCOPE_SOC && c->alert_seq < s->alerts_head) ||
-           (s->stats_text && c->stats_gen_sent < s->stats_gen) || events_pending(s, c);
+           alerts_pending((struct web_server *)s, (struct web_client *)c) ||
+           (sees_stats(c) && s->stats_text && c->stats_gen_sent < s->stats_gen) ||
+           (sees_events(c) && events_pending(s, c));
 }
 
 static void on_writeable(struct web_server *s, struct web_client *c)
@@ -318,11 +361,11 @@ static void on_writeable(struct web_server *s, struct web_client *c)
     } else if (c->subscribed_pending) {
         send_subscribed(s, c);
         c->subscribed_pending = false;
-    } else if (c->scope >= WEB_SCOPE_SOC && c->alert_seq < s->alerts_head) {
+    } else if (alerts_pending(s, c)) {
         send_alert(s, c);
-    } else if (s->stats_text && c->stats_gen_sent < s->stats_gen) {
+    } else if (sees_stats(c) && s->stats_text && c->stats_gen_sent < s->stats_gen) {
         send_stats(s, c);
-    } else if (events_pending(s, c)) {
+    } else if (sees_events(c) && events_pending(s, c)) {
         send_events(s, c);
     }
     if (more_to_send(s, c))
@@ -400,7 +443,7 @@ int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_ESTABLISHED:
         memset(c, 0, sizeof(*c));
         c->wsi = wsi;
-        c->scope = web_request_scope(s, wsi, &present, NULL);
+        c->scope = web_request_scope(s, wsi, &present, &c->tok);
         lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
         c->next = s->clients;
         c->pprev = &s->clients;

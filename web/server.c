@@ -85,6 +85,8 @@ static void on_alert(void *ctx, const char *id, json_t *alert)
         return;
     free(s->alerts[k]);
     s->alerts[k] = text;
+    snprintf(s->alert_orgs[k], sizeof(s->alert_orgs[k]), "%s",
+             json_string_value(json_object_get(alert, "org")) ?: "");
     s->alerts_head++;
     web_live_kick(s);
 }

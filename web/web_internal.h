@@ -234,7 +234,8 @@ struct web_server {
     char *stats_text; /* the shared stats message without its closing brace */
     size_t stats_len;
     uint64_t stats_gen;
-    char *alerts[WEB_ALERTS_KEPT]; /* newest alert messages, ring by seq */
+    char *alerts[WEB_ALERTS_KEPT];        /* newest alert messages, ring by seq */
+    char alert_orgs[WEB_ALERTS_KEPT][65]; /* each one's organisation ("" none) */
     uint64_t alerts_head;
     ds_time_ns last_kick;
     bool kick_armed;

@@ -136,6 +136,37 @@ c.eq("an identity, and per scanner an address, indicator, observed-data and sigh
      sorted({o["type"] for o in objs}),
      ["identity", "indicator", "ipv4-addr", "observed-data", "sighting"] if
      all(":" not in ip for ip in want) else sorted({o["type"] for o in objs}))
+# the partner's push channel: live events from its countries only, and no global statistics
+import asyncio  # noqa: E402
+import datetime  # noqa: E402
+import subprocess  # noqa: E402
+
+import websockets  # noqa: E402
+live_pcap, _ = dslib.gen(work, "live", ["--seed", "18", "--rate", "1500", "--duration", "12",
+                                        "--start", datetime.datetime.now(datetime.timezone.utc)
+                                        .strftime("%Y-%m-%dT%H:%M:%SZ")])
+
+
+async def partner_push():
+    async with websockets.connect(srv.ws_base + "/live?token=" + tok["p"]) as ws:
+        msgs = [json.loads(await ws.recv())]
+        cap = subprocess.Popen([dslib.DARKSCOPE, "capture", "--redis", redis.url, "--sensor", "live",
+                                *sum((["--darknet", d] for d in truth["darknet"]), []), "--read",
+                                live_pcap, "--speed", "realtime", "--set", f"geoip.city={world}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = asyncio.get_event_loop().time() + 10
+        while asyncio.get_event_loop().time() < end:
+            try:
+                msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+            except asyncio.TimeoutError:
+                pass
+        cap.wait(60)
+        return msgs
+msgs = asyncio.run(partner_push())
+evs = [e for m in msgs if m["type"] == "events" for e in m["events"]]
+c.true(f"the partner's push channel carries events ({len(evs)})", len(evs) > 5)
+c.eq("only from its countries", sorted({e["cc"] for e in evs} - {"CN", "VN"}), [])
+c.eq("and no global statistics", [m["type"] for m in msgs if m["type"] == "stats"], [])
 audit = [json.loads(l) for l in open(os.path.join(work, "audit.log"))]
 c.true("feed accesses audited", sum(1 for l in audit if l["endpoint"] ==
                                     "/api/v1/feeds/scanners") >= 10)

@@ -80,8 +80,29 @@ async def live(token):
             return 101
     except websockets.InvalidStatusCode as e:
         return e.status_code
-c.eq("org token on /live: 403", asyncio.run(live(T["a"])), 403)
 c.eq("viewer token on /live: upgraded", asyncio.run(live(T["view"])), 101)
+
+
+async def org_push():
+    """Organisation A's push channel: its own alerts, nothing of B's, no map data."""
+    async with websockets.connect(srv.ws_base + "/live?token=" + T["a"]) as ws:
+        hello = json.loads(await ws.recv())
+        await asyncio.sleep(1.5)  # the server has learnt the stream's position
+        for org, host in [("org-b", "45.67.90.77"), ("org-a", "45.67.89.77")]:
+            redis.cli("XADD", "ds:v1:alerts", "*", "alert",
+                      json.dumps({"kind": "infected", "org": org, "host": host}))
+        got = []
+        end = asyncio.get_event_loop().time() + 4
+        while asyncio.get_event_loop().time() < end:
+            try:
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+            except asyncio.TimeoutError:
+                pass
+        return hello, got
+hello, got = asyncio.run(org_push())
+c.eq("org A's hello names its scope", hello.get("scope"), "org")
+c.eq("org A's channel carries only its own alert",
+     [(m["type"], m["alert"]["host"]) for m in got], [("alert", "45.67.89.77")])
 
 lines = [json.loads(l) for l in open(audit_log)]
 c.eq("every alert API access audited, refusals included", len(lines), 12)
