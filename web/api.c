@@ -2,6 +2,7 @@
  * queries run on one query thread with its own synchronous Redis connection; the service thread
  * queues a job, and the thread hands the answer back through lws_cancel_service(), so a slow or
  * unreachable Redis never stalls the websockets. */
+#include "aggregator/aggregator.h"
 #include "redis/redis.h"
 #include "web/web_internal.h"
 
@@ -26,7 +27,8 @@ enum job_kind {
     JOB_TOP_SOURCES,
     JOB_SENSORS,
     JOB_ALERTS,
-    JOB_SCANNERS
+    JOB_SCANNERS,
+    JOB_HOST
 };
 
 struct web_job {
@@ -41,6 +43,7 @@ struct web_job {
     int64_t bucket_seconds;
     char org[80];        /* JOB_ALERTS: the organisation's stream, "" = the global one */
     char alert_kind[24]; /* JOB_ALERTS: one kind, or "" */
+    struct ds_addr host; /* JOB_HOST */
     /* JOB_SCANNERS: countries allowed ("" none = all), and the format */
     unsigned n_cc;
     char cc[64][3];
@@ -199,6 +202,11 @@ static void run_job(struct web_api *a, struct web_job *j)
         }
         break;
     }
+    case JOB_HOST:
+        r = rds_query_source(a->conn, &j->host, j->from, j->to, NULL, err, sizeof(err));
+        if (r)
+            j->rows = json_array_size(json_object_get(r, "records"));
+        break;
     case JOB_SENSORS: {
         json_t *all = rds_query_sensors(a->conn, err, sizeof(err)), *list, *rec;
         const char *name;
@@ -509,6 +517,8 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
         j.kind = JOB_ALERTS;
     else if (strcmp(path, "/api/v1/feeds/scanners") == 0)
         j.kind = JOB_SCANNERS;
+    else if (strncmp(path, "/api/v1/hosts/", 14) == 0 && ds_addr_parse(path + 14, &j.host) == 0)
+        j.kind = JOB_HOST;
     else {
         respond_error(s, wsi, p, 404, "no such endpoint");
         return;
@@ -606,6 +616,30 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
                 memcpy(j.cc[j.n_cc++], want[k], 3);
         }
         j.is_csv = strcmp(j.format, "csv") == 0;
+    } else if (j.kind == JOB_HOST) {
+        /* a host's history: soc and admin any, an organisation only its own hosts */
+        snprintf(j.audit_token, sizeof(j.audit_token), "%s", tok ? tok->name : "-");
+        snprintf(j.audit_scope, sizeof(j.audit_scope), "%s", web_scope_names[scope]);
+        snprintf(j.endpoint, sizeof(j.endpoint), "/api/v1/hosts/");
+        j.audit = true;
+        bool allowed = scope == WEB_SCOPE_SOC || scope == WEB_SCOPE_ADMIN;
+        if (scope == WEB_SCOPE_ORG && tok && tok->org >= 0 && s->auth.subs) {
+            struct agg_match m[64];
+            unsigned n = agg_trie_match(s->auth.subs->livenet, &j.host, m, 64);
+            for (unsigned i = 0; i < n && i < 64 && !allowed; i++)
+                allowed = (int)m[i].value == tok->org;
+        }
+        if (!allowed) {
+            /* the same answer whether or not the host was ever seen */
+            audit(s, j.audit_token, j.audit_scope, j.endpoint, scope == WEB_SCOPE_NONE ? 401 : 403,
+                  0);
+            if (scope == WEB_SCOPE_NONE)
+                p->www_auth = true;
+            respond_error(s, wsi, p, scope == WEB_SCOPE_NONE ? 401 : 403,
+                          scope == WEB_SCOPE_NONE ? "a valid bearer token is required"
+                                                  : "this token may not read this host");
+            return;
+        }
     } else if (scope == WEB_SCOPE_ORG || scope == WEB_SCOPE_PARTNER) {
         respond_error(s, wsi, p, 403, "this token may not use this endpoint");
         return;

@@ -21,6 +21,7 @@ static struct web_token *token_new(struct web_auth *a)
         a->cap = cap;
     }
     memset(&a->tokens[a->n], 0, sizeof(a->tokens[0]));
+    a->tokens[a->n].org = -1;
     return &a->tokens[a->n];
 }
 
@@ -114,6 +115,7 @@ int web_auth_init(struct web_auth *a, const struct ds_config *cfg, char *err, si
             snprintf(k->name, sizeof(k->name), "%s:%s", org ? "org" : "partner", id);
             snprintf(k->subject, sizeof(k->subject), "%s", id);
             k->scope = org ? WEB_SCOPE_ORG : WEB_SCOPE_PARTNER;
+            k->org = org ? (int)i : -1;
             if (!org) {
                 const struct agg_partner *pt = &subs->partners[i - subs->n_orgs];
                 for (unsigned c = 0; c < pt->n_countries && c < 64; c++)
@@ -124,7 +126,7 @@ int web_auth_init(struct web_auth *a, const struct ds_config *cfg, char *err, si
                    32);
             a->n++;
         }
-        agg_subscribers_free(subs);
+        a->subs = subs; /* kept: organisations' ranges scope their hosts' history */
     }
     if (strcmp(cfg->web_require_token, "true") == 0)
         a->required = true;
@@ -158,6 +160,7 @@ const struct web_token *web_auth_check(const struct web_auth *a, const char *tok
 
 void web_auth_fini(struct web_auth *a)
 {
+    agg_subscribers_free(a->subs);
     free(a->tokens);
     memset(a, 0, sizeof(*a));
 }

@@ -159,15 +159,18 @@ struct web_token {
     char name[80]; /* the token's name; for org/partner tokens their id ("org:city-a") */
     enum web_scope scope;
     char subject[65];     /* org id or partner name */
+    int org; /* the organisation's index in auth.subs, -1 for others */
     unsigned n_countries; /* a partner's countries */
     char countries[64][3];
     uint8_t sha256[32];
 };
 
+struct agg_subscribers;
 struct web_auth {
     bool required;
     unsigned n, cap;
     struct web_token *tokens;
+    struct agg_subscribers *subs; /* for organisations' ranges; NULL without a subscriber file */
 };
 
 /* From the configuration: tokens ("name:scope:hex"), the organisations' and partners' tokens

@@ -40,11 +40,13 @@ scanners = {s["ip"]: s for s in truth["sources"] if s["by_class"]["scan"] > 0}
 redis = dslib.Redis()
 dslib.capture(redis, [pcap], darknet=sum((["--darknet", d] for d in truth["darknet"]), []),
               extra=["--set", f"geoip.city={world}"], sensor="tokyo-1")
+some = sorted(scanners)[0]
+own_net = str(ipaddress.ip_network(some + "/8", strict=False)) if ":" not in some else "45.0.0.0/8"
 tok = {"p": "partner-token", "soc": "soc-token", "org": "org-token", "view": "viewer-token"}
 h = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in tok.items()}
 subs = os.path.join(work, "subs.json")
 with open(subs, "w") as f:
-    json.dump({"organisations": [{"id": "o", "name": "O", "livenet": ["45.67.0.0/16"],
+    json.dump({"organisations": [{"id": "o", "name": "O", "livenet": [own_net],
                                   "contacts": [{"email": "o@o.example"}], "token_sha256": h["org"]}],
                "partners": [{"name": "cn-cert", "countries": ["CN", "VN"],
                              "token_sha256": h["p"]}]}, f)
@@ -74,6 +76,23 @@ for who, code in [("org", 403), ("view", 403)]:
 c.eq("no token: 401", srv.get(f"/api/v1/feeds/scanners?{RANGE}")[0], 401)
 c.eq("bad format: 400", srv.get(f"/api/v1/feeds/scanners?{RANGE}&format=xml",
                                 token=tok["soc"])[0], 400)
+
+# an organisation's hosts' history: its own hosts only, the same 403 for any other address
+truth_ips = sorted(x["ip"] for x in truth["sources"])
+mine = next(ip for ip in truth_ips
+            if ":" not in ip and ipaddress.ip_address(ip) in ipaddress.ip_network(own_net))
+other = next(ip for ip in truth_ips if ":" not in ip and
+             ipaddress.ip_address(ip) not in ipaddress.ip_network(own_net))
+status, body = srv.get_json(f"/api/v1/hosts/{mine}?{RANGE}", token=tok["org"])
+c.eq("org reads its own host's history", status, 200)
+c.eq("with the packets the generator sent",
+     sum(r["packets"] for r in body.get("records", [])),
+     next(x["packets"] for x in truth["sources"] if x["ip"] == mine))
+s1, _, b1 = srv.get(f"/api/v1/hosts/{other}?{RANGE}", token=tok["org"])
+s2, _, b2 = srv.get(f"/api/v1/hosts/192.0.2.200?{RANGE}", token=tok["org"])
+c.eq("another organisation's (or nobody's) host: 403, the same answer", (s1, b1), (s2, b2))
+c.eq("a partner may not read hosts", srv.get(f"/api/v1/hosts/{mine}", token=tok["p"])[0], 403)
+c.eq("soc reads any host", srv.get(f"/api/v1/hosts/{other}?{RANGE}", token=tok["soc"])[0], 200)
 
 # CSV
 status, headers, raw = srv.get(f"/api/v1/feeds/scanners?{RANGE}&format=csv", token=tok["p"])
