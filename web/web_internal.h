@@ -159,7 +159,7 @@ struct web_token {
     char name[80]; /* the token's name; for org/partner tokens their id ("org:city-a") */
     enum web_scope scope;
     char subject[65];     /* org id or partner name */
-    int org; /* the organisation's index in auth.subs, -1 for others */
+    int org;              /* the organisation's index in auth.subs, -1 for others */
     unsigned n_countries; /* a partner's countries */
     char countries[64][3];
     uint8_t sha256[32];
