@@ -151,6 +151,20 @@ static void run_job(struct web_api *a, struct web_job *j)
         r = rds_query_summary(a->conn, j->from, j->to, sensor, j->top, err, sizeof(err));
         if (r && j->mask)
             mask_sources(json_object_get(r, "top_sources"));
+        if (r && j->n_cc) {
+            /* a partner: only its countries' aggregates */
+            json_t *all = json_object_get(r, "top_countries"), *keep = json_array(), *v;
+            size_t i;
+            json_array_foreach(all, i, v) {
+                const char *cc = json_string_value(json_object_get(v, "cc"));
+                for (unsigned k = 0; cc && k < j->n_cc; k++) {
+                    if (strcmp(cc, j->cc[k]) == 0)
+                        json_array_append(keep, v);
+                }
+            }
+            json_object_set_new(r, "top_countries", keep);
+            j->rows = json_array_size(keep);
+        }
         if (r && j->kind != JOB_SUMMARY) {
             const char *key = j->kind == JOB_TOP_PORTS       ? "ports"
                               : j->kind == JOB_TOP_COUNTRIES ? "countries"
@@ -640,6 +654,14 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
                                                   : "this token may not read this host");
             return;
         }
+    } else if (j.kind == JOB_TOP_COUNTRIES && scope == WEB_SCOPE_PARTNER) {
+        /* a partner's aggregates: the countries it is granted, among every country seen */
+        for (unsigned i = 0; i < tok->n_countries; i++)
+            memcpy(j.cc[j.n_cc++], tok->countries[i], 3);
+        snprintf(j.audit_token, sizeof(j.audit_token), "%s", tok->name);
+        snprintf(j.audit_scope, sizeof(j.audit_scope), "%s", web_scope_names[scope]);
+        snprintf(j.endpoint, sizeof(j.endpoint), "%s", path);
+        j.audit = true;
     } else if (scope == WEB_SCOPE_ORG || scope == WEB_SCOPE_PARTNER) {
         respond_error(s, wsi, p, 403, "this token may not use this endpoint");
         return;
@@ -698,6 +720,8 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
         }
         j.top = (unsigned)t;
     }
+    if (j.kind == JOB_TOP_COUNTRIES && j.n_cc)
+        j.top = 300; /* every country, so the partner's are among them */
     if ((v = arg(wsi, "sensor=", buf, sizeof(buf)))) {
         struct web_names tmp = {0};
         if (web_names_index(&tmp, v) < 0) {

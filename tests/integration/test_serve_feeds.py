@@ -77,6 +77,17 @@ c.eq("no token: 401", srv.get(f"/api/v1/feeds/scanners?{RANGE}")[0], 401)
 c.eq("bad format: 400", srv.get(f"/api/v1/feeds/scanners?{RANGE}&format=xml",
                                 token=tok["soc"])[0], 400)
 
+# a partner's aggregates: its countries' packets and sources, from every country seen
+status, body = srv.get_json(f"/api/v1/top/countries?{RANGE}", token=tok["p"])
+c.eq("partner top countries: only its own", sorted(x["cc"] for x in body.get("countries", [])),
+     ["CN", "VN"])
+want_pk = {cc: sum(x["packets"] for x in truth["sources"] if cc_of(x["ip"]) == cc)
+           for cc in ("CN", "VN")}
+c.eq("with the packets the generator sent from them",
+     {x["cc"]: x["packets"] for x in body.get("countries", [])}, want_pk)
+c.eq("a partner may not read the global summary",
+     srv.get(f"/api/v1/summary?{RANGE}", token=tok["p"])[0], 403)
+
 # an organisation's hosts' history: its own hosts only, the same 403 for any other address
 truth_ips = sorted(x["ip"] for x in truth["sources"])
 mine = next(ip for ip in truth_ips
