@@ -6,9 +6,11 @@
 
 #include <libwebsockets.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
-#define JOIN_BACKLOG    64 /* recent events a new client starts with */
+#define JOIN_BACKLOG    64           /* recent events a new client starts with */
+#define SNDBUF_BYTES    (256 * 1024) /* kernel send buffer per client: a stall shows soon */
 #define MSGS_PER_SECOND 5
 
 const char *const web_close_names[] = {"normal", "binary",  "invalid_json",
@@ -422,6 +424,9 @@ void web_live_check_stalls(struct web_server *s, ds_time_ns now)
         if (mono - c->last_writeable > limit && more_to_send(s, c)) {
             s->m.closed[WEB_CLOSE_STALLED]++;
             ds_log(DS_LOG_INFO, "web", "closing stalled client %s", c->peer);
+            /* reset, not a graceful close: the kernel drops what the client never read */
+            struct linger lg = {1, 0};
+            setsockopt(lws_get_socket_fd(c->wsi), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             c->last_writeable = mono; /* counted once */
             c->closed_by_server = true;
@@ -458,6 +463,12 @@ int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         c->alert_seq = s->alerts_head;
         c->stats_gen_sent = s->stats_gen;
         c->last_writeable = ds_time_monotonic();
+        {
+            /* a bounded kernel queue per client: a client that stops reading is noticed within
+             * a few frames, not after megabytes of autotuned buffer */
+            int sndbuf = SNDBUF_BYTES;
+            setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+        }
         lws_callback_on_writable(wsi);
         break;
 
