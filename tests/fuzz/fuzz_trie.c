@@ -11,10 +11,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ds_cidr added[64];
-    unsigned n = 0, finishes = 0;
+    unsigned n = 0, finishes = 0, ops = 0;
     struct agg_trie *t = agg_trie_new();
 
-    while (size >= 18 && t) {
+    while (size >= 18 && t && ops++ < 96) {
         uint8_t op = data[0];
         struct ds_addr a = {.family = (uint8_t)(op & 1 ? 6 : 4)};
         memcpy(a.b, data + 2, a.family == 4 ? 4 : 16);
