@@ -16,24 +16,6 @@
 #define SHARD_BATCH  64 /* shards fetched per HMGET */
 #define ALERTS_KEEP  1000000
 
-static redisReply *cmd(struct rds_conn *c, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(rds_conn_ctx(c), fmt, ap);
-    va_end(ap);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        rds_conn_fail(c, "aggregate", r);
-        snprintf(err, errlen, "redis: %s", rds_conn_error(c));
-        if (r)
-            freeReplyObject(r);
-        return NULL;
-    }
-    return r;
-}
-
 int rds_agg_sensors(struct rds_conn *c, struct rds_sensor_state **out, size_t *n, char *err,
                     size_t errlen)
 {
@@ -74,8 +56,8 @@ int rds_agg_sensors(struct rds_conn *c, struct rds_sensor_state **out, size_t *n
 int rds_agg_has_bucket(struct rds_conn *c, const char *sensor, int64_t start, char *err,
                        size_t errlen)
 {
-    redisReply *r =
-        cmd(c, err, errlen, "ZSCORE " RDS_SCHEMA ":idx:%s %lld", sensor, (long long)start);
+    redisReply *r = rds_conn_command(c, "aggregate", err, errlen,
+                                     "ZSCORE " RDS_SCHEMA ":idx:%s %lld", sensor, (long long)start);
     int has;
 
     if (!r)
@@ -88,8 +70,9 @@ int rds_agg_has_bucket(struct rds_conn *c, const char *sensor, int64_t start, ch
 int64_t rds_agg_next_bucket(struct rds_conn *c, const char *sensor, int64_t after, char *err,
                             size_t errlen)
 {
-    redisReply *r = cmd(c, err, errlen, "ZRANGEBYSCORE " RDS_SCHEMA ":idx:%s (%lld +inf LIMIT 0 1",
-                        sensor, (long long)after);
+    redisReply *r = rds_conn_command(c, "aggregate", err, errlen,
+                                     "ZRANGEBYSCORE " RDS_SCHEMA ":idx:%s (%lld +inf LIMIT 0 1",
+                                     sensor, (long long)after);
     int64_t v = INT64_MAX;
 
     if (!r)
@@ -160,8 +143,8 @@ int rds_agg_each_record(struct rds_conn *c, const char *sensor, int64_t start, b
     if (rc < 0)
         return rc;
     /* late parts: their own hashes, listed in `parts` */
-    parts = cmd(c, err, errlen, "SMEMBERS %s",
-                rds_key_bucket(key, sizeof(key), sensor, start, "parts"));
+    parts = rds_conn_command(c, "aggregate", err, errlen, "SMEMBERS %s",
+                             rds_key_bucket(key, sizeof(key), sensor, start, "parts"));
     if (!parts)
         return -EIO;
     for (size_t i = 0; i < parts->elements && rc == 0; i++) {
@@ -177,8 +160,8 @@ json_t *rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t sta
                              size_t errlen)
 {
     char key[RDS_KEY_MAX];
-    redisReply *r =
-        cmd(c, err, errlen, "HGETALL %s", rds_key_bucket(key, sizeof(key), sensor, start, "port"));
+    redisReply *r = rds_conn_command(c, "aggregate", err, errlen, "HGETALL %s",
+                                     rds_key_bucket(key, sizeof(key), sensor, start, "port"));
     json_t *o;
 
     if (!r)
@@ -199,7 +182,7 @@ json_t *rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t sta
 
 int64_t rds_agg_checkpoint(struct rds_conn *c, char *err, size_t errlen)
 {
-    redisReply *r = cmd(c, err, errlen, "GET " K_CHECKPOINT);
+    redisReply *r = rds_conn_command(c, "aggregate", err, errlen, "GET " K_CHECKPOINT);
     int64_t v = -1;
 
     if (!r)
@@ -253,7 +236,8 @@ json_t *rds_agg_incidents_get(struct rds_conn *c, const char *const *fields, siz
 json_t *rds_agg_incidents_quiet(struct rds_conn *c, int64_t before, char *err, size_t errlen)
 {
     redisReply *r =
-        cmd(c, err, errlen, "ZRANGEBYSCORE " K_OPEN " -inf (%lld LIMIT 0 10000", (long long)before);
+        rds_conn_command(c, "aggregate", err, errlen,
+                         "ZRANGEBYSCORE " K_OPEN " -inf (%lld LIMIT 0 10000", (long long)before);
     json_t *fields;
 
     if (!r)
@@ -267,7 +251,7 @@ json_t *rds_agg_incidents_quiet(struct rds_conn *c, int64_t before, char *err, s
 
 json_t *rds_agg_ew_state(struct rds_conn *c, char *err, size_t errlen)
 {
-    redisReply *r = cmd(c, err, errlen, "HGETALL " K_EW);
+    redisReply *r = rds_conn_command(c, "aggregate", err, errlen, "HGETALL " K_EW);
     json_t *o;
 
     if (!r)
@@ -303,16 +287,16 @@ int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err
     int64_t ms = x->bucket * 1000;
     int rc = 0;
 
-    r = cmd(c, err, errlen, "WATCH " K_CHECKPOINT);
+    r = rds_conn_command(c, "aggregate", err, errlen, "WATCH " K_CHECKPOINT);
     if (!r)
         return -EIO;
     freeReplyObject(r);
-    r = cmd(c, err, errlen, "GET " K_CHECKPOINT);
+    r = rds_conn_command(c, "aggregate", err, errlen, "GET " K_CHECKPOINT);
     if (!r)
         return -EIO;
     if (r->type == REDIS_REPLY_STRING && strtoll(r->str, NULL, 10) >= x->bucket) {
         freeReplyObject(r);
-        r = cmd(c, err, errlen, "UNWATCH");
+        r = rds_conn_command(c, "aggregate", err, errlen, "UNWATCH");
         if (r)
             freeReplyObject(r);
         return 1; /* done before (a retry, or a second aggregator) */
@@ -390,8 +374,8 @@ json_t *rds_query_alerts(struct rds_conn *c, const char *org, int64_t since, con
         snprintf(key, sizeof(key), K_ALERTS ":org:%s", org);
     else
         snprintf(key, sizeof(key), K_ALERTS);
-    r = cmd(c, err, errlen, "XRANGE %s %lld + COUNT %llu", key, (long long)since * 1000,
-            (unsigned long long)max);
+    r = rds_conn_command(c, "aggregate", err, errlen, "XRANGE %s %lld + COUNT %llu", key,
+                         (long long)since * 1000, (unsigned long long)max);
     if (!r)
         return NULL;
     list = json_array();

@@ -187,6 +187,25 @@ int rds_conn_fail(struct rds_conn *c, const char *what, const redisReply *r)
     return -EIO;
 }
 
+redisReply *rds_conn_command(struct rds_conn *c, const char *what, char *err, size_t errlen,
+                             const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c->ctx, fmt, ap);
+    va_end(ap);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        rds_conn_fail(c, what, r);
+        snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+        if (r)
+            freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
 static int simple_command(struct rds_conn *c, const char *what, const char *fmt, ...)
 {
     va_list ap;

@@ -15,35 +15,22 @@
 #define K_SENT   RDS_SCHEMA ":notify:sent"
 #define GROUP    "notify"
 
-static redisReply *cmd(struct rds_conn *c, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(rds_conn_ctx(c), fmt, ap);
-    va_end(ap);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        if (r && strncmp(r->str, "BUSYGROUP", 9) == 0)
-            return r; /* the caller decides */
-        rds_conn_fail(c, "notify", r);
-        snprintf(err, errlen, "redis: %s", rds_conn_error(c));
-        if (r)
-            freeReplyObject(r);
-        return NULL;
-    }
-    return r;
-}
-
 int rds_notify_group(struct rds_conn *c, char *err, size_t errlen)
 {
     /* from the start of the stream: alerts written before the first notifier are mailed too */
-    redisReply *r = cmd(c, err, errlen, "XGROUP CREATE " K_ALERTS " " GROUP " 0 MKSTREAM");
+    redisReply *r =
+        redisCommand(rds_conn_ctx(c), "XGROUP CREATE " K_ALERTS " " GROUP " 0 MKSTREAM");
 
-    if (!r)
-        return -EIO;
-    freeReplyObject(r);
-    return 0;
+    /* BUSYGROUP: it exists already */
+    if (r && (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "BUSYGROUP", 9) == 0)) {
+        freeReplyObject(r);
+        return 0;
+    }
+    rds_conn_fail(c, "XGROUP", r);
+    snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+    if (r)
+        freeReplyObject(r);
+    return -EIO;
 }
 
 json_t *rds_notify_read(struct rds_conn *c, const char *consumer, bool pending, unsigned count,
@@ -53,15 +40,18 @@ json_t *rds_notify_read(struct rds_conn *c, const char *consumer, bool pending, 
 
     /* BLOCK 0 would wait forever: no BLOCK at all when not waiting */
     if (pending)
-        r = cmd(c, err, errlen, "XREADGROUP GROUP " GROUP " %s COUNT %u STREAMS " K_ALERTS " 0",
-                consumer, count);
+        r = rds_conn_command(c, "notify", err, errlen,
+                             "XREADGROUP GROUP " GROUP " %s COUNT %u STREAMS " K_ALERTS " 0",
+                             consumer, count);
     else if (block_ms)
-        r = cmd(c, err, errlen,
-                "XREADGROUP GROUP " GROUP " %s COUNT %u BLOCK %u STREAMS " K_ALERTS " >", consumer,
-                count, block_ms);
+        r = rds_conn_command(c, "notify", err, errlen,
+                             "XREADGROUP GROUP " GROUP " %s COUNT %u BLOCK %u STREAMS " K_ALERTS
+                             " >",
+                             consumer, count, block_ms);
     else
-        r = cmd(c, err, errlen, "XREADGROUP GROUP " GROUP " %s COUNT %u STREAMS " K_ALERTS " >",
-                consumer, count);
+        r = rds_conn_command(c, "notify", err, errlen,
+                             "XREADGROUP GROUP " GROUP " %s COUNT %u STREAMS " K_ALERTS " >",
+                             consumer, count);
     json_t *out;
 
     if (!r)
@@ -89,7 +79,8 @@ json_t *rds_notify_read(struct rds_conn *c, const char *consumer, bool pending, 
 
 int rds_notify_ack(struct rds_conn *c, const char *id, char *err, size_t errlen)
 {
-    redisReply *r = cmd(c, err, errlen, "XACK " K_ALERTS " " GROUP " %s", id);
+    redisReply *r =
+        rds_conn_command(c, "notify", err, errlen, "XACK " K_ALERTS " " GROUP " %s", id);
 
     if (!r)
         return -EIO;
@@ -99,7 +90,7 @@ int rds_notify_ack(struct rds_conn *c, const char *id, char *err, size_t errlen)
 
 static json_t *hash_json(struct rds_conn *c, const char *key, char *err, size_t errlen)
 {
-    redisReply *r = cmd(c, err, errlen, "HGETALL %s", key);
+    redisReply *r = rds_conn_command(c, "notify", err, errlen, "HGETALL %s", key);
     json_t *o;
 
     if (!r)
@@ -128,7 +119,9 @@ int rds_notify_open_set(struct rds_conn *c, const char *org, json_t *batch, char
                         size_t errlen)
 {
     char *text = json_dumps(batch, JSON_COMPACT);
-    redisReply *r = text ? cmd(c, err, errlen, "HSET " K_OPEN " %s %s", org, text) : NULL;
+    redisReply *r =
+        text ? rds_conn_command(c, "notify", err, errlen, "HSET " K_OPEN " %s %s", org, text)
+             : NULL;
 
     free(text);
     if (!r)
@@ -143,8 +136,8 @@ json_t *rds_notify_alerts(struct rds_conn *c, json_t *ids, char *err, size_t err
     size_t i;
 
     json_array_foreach(ids, i, id) {
-        redisReply *r = cmd(c, err, errlen, "XRANGE " K_ALERTS " %s %s", json_string_value(id),
-                            json_string_value(id));
+        redisReply *r = rds_conn_command(c, "notify", err, errlen, "XRANGE " K_ALERTS " %s %s",
+                                         json_string_value(id), json_string_value(id));
         if (!r) {
             json_decref(out);
             return NULL;
@@ -214,7 +207,9 @@ int rds_notify_seal(struct rds_conn *c, const char *org, json_t *records, char *
 int rds_notify_update(struct rds_conn *c, const char *key, json_t *record, char *err, size_t errlen)
 {
     char *text = json_dumps(record, JSON_COMPACT);
-    redisReply *r = text ? cmd(c, err, errlen, "HSET " K_OUTBOX " %s %s", key, text) : NULL;
+    redisReply *r =
+        text ? rds_conn_command(c, "notify", err, errlen, "HSET " K_OUTBOX " %s %s", key, text)
+             : NULL;
 
     free(text);
     if (!r)
@@ -271,7 +266,7 @@ int rds_notify_dead(struct rds_conn *c, const char *key, json_t *record, char *e
 
 json_t *rds_notify_dead_list(struct rds_conn *c, char *err, size_t errlen)
 {
-    redisReply *r = cmd(c, err, errlen, "XRANGE " K_DEAD " - +");
+    redisReply *r = rds_conn_command(c, "notify", err, errlen, "XRANGE " K_DEAD " - +");
     json_t *out;
 
     if (!r)
@@ -296,7 +291,8 @@ json_t *rds_notify_dead_list(struct rds_conn *c, char *err, size_t errlen)
 
 int rds_notify_retry(struct rds_conn *c, const char *dead_id, char *err, size_t errlen)
 {
-    redisReply *r = cmd(c, err, errlen, "XRANGE " K_DEAD " %s %s", dead_id, dead_id);
+    redisReply *r =
+        rds_conn_command(c, "notify", err, errlen, "XRANGE " K_DEAD " %s %s", dead_id, dead_id);
     json_t *rec = NULL;
     const char *key = NULL;
     char keybuf[160] = "";

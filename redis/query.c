@@ -12,24 +12,6 @@ struct bref {
     int64_t start;
 };
 
-static redisReply *cmd(struct rds_conn *c, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(rds_conn_ctx(c), fmt, ap);
-    va_end(ap);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        rds_conn_fail(c, "query", r);
-        snprintf(err, errlen, "redis: %s", rds_conn_error(c));
-        if (r)
-            freeReplyObject(r);
-        return NULL;
-    }
-    return r;
-}
-
 static redisReply *cmd_argv(struct rds_conn *c, struct rds_argv *a, char *err, size_t errlen)
 {
     void *v = NULL;
@@ -57,7 +39,7 @@ static int list_buckets(struct rds_conn *c, int64_t from, int64_t to, const char
     if (sensor) {
         json_array_append_new(sensors, json_string(sensor));
     } else {
-        names = cmd(c, err, errlen, "SMEMBERS " RDS_SCHEMA ":sensors:names");
+        names = rds_conn_command(c, "query", err, errlen, "SMEMBERS " RDS_SCHEMA ":sensors:names");
         if (!names)
             return -EIO;
         for (size_t i = 0; i < names->elements; i++)
@@ -66,8 +48,9 @@ static int list_buckets(struct rds_conn *c, int64_t from, int64_t to, const char
     }
     for (size_t s = 0; s < json_array_size(sensors); s++) {
         const char *name = json_string_value(json_array_get(sensors, s));
-        redisReply *r = cmd(c, err, errlen, "ZRANGEBYSCORE " RDS_SCHEMA ":idx:%s %lld (%lld", name,
-                            (long long)from, (long long)to);
+        redisReply *r = rds_conn_command(c, "query", err, errlen,
+                                         "ZRANGEBYSCORE " RDS_SCHEMA ":idx:%s %lld (%lld", name,
+                                         (long long)from, (long long)to);
         if (!r)
             goto fail;
         for (size_t i = 0; i < r->elements; i++) {
@@ -353,7 +336,7 @@ static int source_records(struct rds_conn *c, const struct bref *b, size_t n, co
     for (size_t i = 0; i < n; i++) {
         redisReply *parts, *r;
         rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "parts");
-        parts = cmd(c, err, errlen, "SMEMBERS %s", key);
+        parts = rds_conn_command(c, "query", err, errlen, "SMEMBERS %s", key);
         if (!parts)
             return -EIO;
         for (size_t p = 0; p <= parts->elements; p++) {
@@ -363,7 +346,7 @@ static int source_records(struct rds_conn *c, const struct bref *b, size_t n, co
             else
                 snprintf(part, sizeof(part), "src:%s", parts->element[p - 1]->str);
             rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, part);
-            r = cmd(c, err, errlen, "HGET %s %s", key, field);
+            r = rds_conn_command(c, "query", err, errlen, "HGET %s %s", key, field);
             if (!r) {
                 freeReplyObject(parts);
                 return -EIO;
@@ -534,20 +517,20 @@ json_t *rds_query_summary(struct rds_conn *c, int64_t from, int64_t to, const ch
     for (size_t i = 0; i < n; i++) {
         char key[RDS_KEY_MAX];
         redisReply *r;
-        r = cmd(c, err, errlen, "HGETALL %s",
-                rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "tot"));
+        r = rds_conn_command(c, "query", err, errlen, "HGETALL %s",
+                             rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "tot"));
         if (!r)
             goto fail;
         fold_totals(sum, r);
         freeReplyObject(r);
-        r = cmd(c, err, errlen, "HGETALL %s",
-                rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "port"));
+        r = rds_conn_command(c, "query", err, errlen, "HGETALL %s",
+                             rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "port"));
         if (!r)
             goto fail;
         fold_counts(&ports, r);
         freeReplyObject(r);
-        r = cmd(c, err, errlen, "HGETALL %s",
-                rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "cc"));
+        r = rds_conn_command(c, "query", err, errlen, "HGETALL %s",
+                             rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "cc"));
         if (!r)
             goto fail;
         fold_counts(&ccs, r);
@@ -666,8 +649,9 @@ json_t *rds_query_timeline(struct rds_conn *c, int64_t from, int64_t to, int64_t
 
         for (; i < n && b[i].start < p + step; i++) {
             char key[RDS_KEY_MAX];
-            redisReply *r = cmd(c, err, errlen, "HGETALL %s",
-                                rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "tot"));
+            redisReply *r =
+                rds_conn_command(c, "query", err, errlen, "HGETALL %s",
+                                 rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, "tot"));
             if (!r)
                 goto fail_pt;
             for (size_t k = 0; k + 1 < r->elements; k += 2) {
@@ -703,7 +687,7 @@ fail_pt:
 
 json_t *rds_query_sensors(struct rds_conn *c, char *err, size_t errlen)
 {
-    redisReply *r = cmd(c, err, errlen, "HGETALL " RDS_SCHEMA ":sensors");
+    redisReply *r = rds_conn_command(c, "query", err, errlen, "HGETALL " RDS_SCHEMA ":sensors");
     json_t *all;
 
     if (!r)

@@ -8,6 +8,10 @@
 
 /* The hiredis context of a connected rds_conn (NULL when not connected). */
 redisContext *rds_conn_ctx(struct rds_conn *c);
+/* Runs one command; on an error reply or a lost connection records it (connection reset), fills
+ * err with "redis: …" and returns NULL. The caller frees a reply it gets. */
+redisReply *rds_conn_command(struct rds_conn *c, const char *what, char *err, size_t errlen,
+                             const char *fmt, ...);
 /* Records an error from a failed command/reply and resets the connection. Returns -EIO. */
 int rds_conn_fail(struct rds_conn *c, const char *what, const redisReply *r);
 
