@@ -302,6 +302,7 @@ struct cap_worker {
     double tokens;
     ds_time_ns tokens_at;
     unsigned token_check;
+    ds_time_ns token_ts; /* packet time of the last refill check */
     uint64_t seen_local; /* counted packets not yet added to live_seen */
     uint64_t seen_class_local[DS_CLASS_N];
     unsigned cap_workers; /* how many workers share live.max_events_per_second */

@@ -156,8 +156,10 @@ static void flush_seen(struct cap_worker *w)
 }
 
 /* Samples a counted packet for the live map: a token bucket of live.max_events_per_second per
- * worker share, refilled from the clock only while starved (and then every 256 packets), so the
- * common path is a counter increment with no lock and no clock read. */
+ * worker share, starting full and refilled from the clock only while starved — then every 256
+ * packets, or sooner once a millisecond of packet time has passed — so the common path is a
+ * counter increment with no lock and no clock read, and a darknet quieter than the cap (a few
+ * packets a second) has every packet on the map rather than one burst in every 256 packets. */
 static void live_sample(struct cap_worker *w, const struct cap_pkt *p)
 {
     const struct ds_config *cfg = cap_capture_config(w->cap);
@@ -168,9 +170,10 @@ static void live_sample(struct cap_worker *w, const struct cap_pkt *p)
     if (rate <= 0)
         return;
     if (w->tokens < 1) {
-        if (++w->token_check < 256)
+        if (++w->token_check < 256 && p->ts - w->token_ts < 1000000)
             return;
         w->token_check = 0;
+        w->token_ts = p->ts;
         ds_time_ns now = ds_time_monotonic();
         w->tokens += (double)(now - w->tokens_at) / 1e9 * rate;
         w->tokens_at = now;
@@ -286,6 +289,7 @@ void *cap_worker_main(void *arg)
     ds_time_ns started = ds_time_monotonic();
 
     w->tokens_at = started;
+    w->tokens = (double)cap_capture_config(w->cap)->live_max_eps / w->cap_workers / 4 + 1;
     w->next_due = INT64_MAX;
     while (!cap_capture_stopping(w->cap)) {
         enum cap_next r = w->src.ops->next(&w->src, &f);

@@ -410,6 +410,10 @@ static json_t *records_sum(json_t *records)
     json_object_set_new(sum, "last", last ? json_string(last) : json_null());
     json_object_set_new(sum, "by_class", cls);
     json_object_set_new(sum, "syn", json_integer((json_int_t)syn));
+    json_t *tm = json_object();
+    for (int t = 0; t < DS_TOOL_N; t++)
+        json_object_set_new(tm, ds_tool_names[t], json_integer((json_int_t)matches[t]));
+    json_object_set_new(sum, "tool_matches", tm);
     json_object_set_new(sum, "tool", tool >= 0 ? json_string(ds_tool_names[tool]) : json_null());
     json_object_set_new(sum, "cc", cc ? json_string(cc) : json_null());
     json_object_set_new(sum, "asn", asn ? json_integer(asn) : json_null());
