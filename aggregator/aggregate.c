@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,7 +87,6 @@ static int on_line(struct agg *g, json_t *into, const char *ip, size_t iplen, co
     struct agg_match m;
     json_t *rec, *ev;
 
-    g->lines++;
     if (iplen == 0 || iplen >= sizeof(text))
         return 0;
     memcpy(text, ip, iplen);
@@ -105,6 +105,29 @@ static int on_line(struct agg *g, json_t *into, const char *ip, size_t iplen, co
     json_decref(rec);
     g->matched++;
     return 0;
+}
+
+/* Only records of addresses inside some organisation's ranges are fetched and parsed. A
+ * million lookups are bound by cache misses: each address's table slot is fetched 16 ahead and
+ * its first node 8 ahead. */
+static void in_livenet(void *ctx, const struct ds_addr *a, size_t n, bool *wanted)
+{
+    struct agg *g = ctx;
+    const struct agg_trie *t = g->subs->livenet;
+    struct agg_match m;
+
+    for (size_t i = 0; i < n && i < 16; i++)
+        agg_trie_prefetch(t, &a[i], 0);
+    for (size_t i = 0; i < n && i < 8; i++)
+        agg_trie_prefetch(t, &a[i], 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 16 < n)
+            agg_trie_prefetch(t, &a[i + 16], 0);
+        if (i + 8 < n)
+            agg_trie_prefetch(t, &a[i + 8], 1);
+        wanted[i] = agg_trie_match(t, &a[i], &m, 1) > 0;
+    }
+    g->lines += n;
 }
 
 static int on_src(void *ctx, const char *ip, size_t iplen, const char *json, size_t jsonlen)
@@ -355,7 +378,13 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
     size_t n = 0;
     int rc = -EIO;
     double share = telescope_share(g);
+    ds_time_ns t0 = ds_time_monotonic();
+    struct timespec cpu0, cpu1;
+    bool done = false, nothing = false;
+    size_t n_incidents = 0, n_alerts = 0;
+    char ts[40];
 
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
     g->src_ev = json_object();
     g->vic_ev = json_object();
     g->lines = g->matched = g->skipped_bogon = g->skipped_research = 0;
@@ -368,8 +397,10 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
         if (!has)
             continue;
         g->sensor = g->sensors[i].name;
-        if (rds_agg_each_record(g->conn, g->sensor, bucket, false, on_src, g, err, errlen) < 0 ||
-            rds_agg_each_record(g->conn, g->sensor, bucket, true, on_vic, g, err, errlen) < 0)
+        if (rds_agg_each_record(g->conn, g->sensor, bucket, false, in_livenet, on_src, g, err,
+                                errlen) < 0 ||
+            rds_agg_each_record(g->conn, g->sensor, bucket, true, in_livenet, on_vic, g, err,
+                                errlen) < 0)
             goto out;
         p = rds_agg_port_sources(g->conn, g->sensor, bucket, err, errlen);
         if (!p)
@@ -409,14 +440,10 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
         rc = rds_agg_commit(g->conn, &x, err, errlen);
     }
     if (rc >= 0) {
-        char ts[40];
-        ds_log(DS_LOG_INFO, "aggregate",
-               "bucket %s: %llu records, %llu in subscriber ranges, %zu incidents updated, %zu "
-               "alerts%s (%llu bogon, %llu research sources skipped)",
-               ds_time_format(bucket * DS_NS_PER_SEC, ts, sizeof(ts)), (unsigned long long)g->lines,
-               (unsigned long long)g->matched, json_object_size(incidents), json_array_size(alerts),
-               rc == 1 ? " — already done, nothing written" : "",
-               (unsigned long long)g->skipped_bogon, (unsigned long long)g->skipped_research);
+        done = true;
+        nothing = rc == 1;
+        n_incidents = json_object_size(incidents);
+        n_alerts = json_array_size(alerts);
         rc = 0;
     }
 out:
@@ -429,6 +456,19 @@ out:
     json_decref(g->src_ev);
     json_decref(g->vic_ev);
     g->src_ev = g->vic_ev = NULL;
+    if (done) {
+        /* timed to here: freeing a bucket's evidence is part of its cost */
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+        ds_log(DS_LOG_INFO, "aggregate",
+               "bucket %s: %llu records, %llu in subscriber ranges, %zu incidents updated, %zu "
+               "alerts%s (%llu bogon, %llu research sources skipped) in %.3f s wall, %.3f s CPU",
+               ds_time_format(bucket * DS_NS_PER_SEC, ts, sizeof(ts)), (unsigned long long)g->lines,
+               (unsigned long long)g->matched, n_incidents, n_alerts,
+               nothing ? " — already done, nothing written" : "",
+               (unsigned long long)g->skipped_bogon, (unsigned long long)g->skipped_research,
+               (double)(ds_time_monotonic() - t0) / 1e9,
+               (double)(cpu1.tv_sec - cpu0.tv_sec) + (double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e9);
+    }
     return rc;
 }
 

@@ -32,6 +32,11 @@ DS_WARN_UNUSED int agg_trie_finish(struct agg_trie *t);
  * max and returns how many there are. */
 unsigned agg_trie_match(const struct agg_trie *t, const struct ds_addr *a, struct agg_match *out,
                         unsigned max);
+/* Hints for a lookup of a a little later: step 0 fetches its IPv4 table slot into the cache,
+ * step 1 (once step 0 had time to land) the node its walk continues from. Matching a million
+ * addresses is bound by these two cache misses; issuing them a few addresses ahead overlaps
+ * them. No effect on results. */
+void agg_trie_prefetch(const struct agg_trie *t, const struct ds_addr *a, unsigned step);
 uint64_t agg_trie_prefixes(const struct agg_trie *t);
 size_t agg_trie_memory(const struct agg_trie *t);
 
@@ -91,6 +96,7 @@ struct agg_subscribers {
     struct agg_trie *internal; /* value: organisation index */
     struct agg_trie *research; /* known research scanners (labelled, never alerted) */
     size_t n_livenet, n_internal;
+    json_t *by_id; /* organisation id → its index (an integer) */
 };
 
 /* Loads and validates a subscriber file whole (docs/alerting.md). On error fills err with one

@@ -462,14 +462,13 @@ static int load(struct ctx *c, const struct agg_thresholds *defaults)
             goto out;
         }
         s->n_orgs++;
-        for (unsigned k = 0; k + 1 < s->n_orgs; k++) {
-            if (strcmp(s->orgs[k].id, org->id) == 0) {
-                snprintf(key, sizeof(key), "organisations[%zu].id", i);
-                rc = fail(c, key, "an id not used by another organisation",
-                          json_object_get(v, "id"));
-                goto out;
-            }
+        if (json_object_get(s->by_id, org->id)) {
+            snprintf(key, sizeof(key), "organisations[%zu].id", i);
+            rc = fail(c, key, "an id not used by another organisation", json_object_get(v, "id"));
+            goto out;
         }
+        if (json_object_set_new(s->by_id, org->id, json_integer((json_int_t)i)) < 0)
+            goto out;
         snprintf(key, sizeof(key), "organisations[%zu].livenet", i);
         if (prefix_list(c, json_object_get(v, "livenet"), key, s->livenet, (uint32_t)i, NULL, NULL,
                         &org->n_livenet) < 0)
@@ -554,7 +553,8 @@ int agg_subscribers_load(const char *path, const struct agg_thresholds *defaults
     s->livenet = agg_trie_new();
     s->internal = agg_trie_new();
     s->research = agg_trie_new();
-    if (!s->livenet || !s->internal || !s->research) {
+    s->by_id = json_object();
+    if (!s->livenet || !s->internal || !s->research || !s->by_id) {
         agg_subscribers_free(s);
         return -ENOMEM;
     }
@@ -589,6 +589,7 @@ void agg_subscribers_free(struct agg_subscribers *s)
     }
     free(s->orgs);
     free(s->partners);
+    json_decref(s->by_id);
     agg_trie_free(s->livenet);
     agg_trie_free(s->internal);
     agg_trie_free(s->research);
@@ -609,9 +610,7 @@ void agg_thresholds_default(struct agg_thresholds *t)
 
 int agg_subscribers_find(const struct agg_subscribers *s, const char *id)
 {
-    for (unsigned i = 0; i < s->n_orgs; i++) {
-        if (s->orgs[i].id && strcmp(s->orgs[i].id, id) == 0)
-            return (int)i;
-    }
-    return -1;
+    json_t *i = json_object_get(s->by_id, id);
+
+    return i ? (int)json_integer_value(i) : -1;
 }

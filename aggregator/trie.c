@@ -24,15 +24,25 @@ struct val {
     uint32_t next;
 };
 
+/* above: the deepest node of at most 16 bits that holds values and contains the 16-bit value
+ * (NONE: none — then the lookup skips the nodes above 16 bits altogether); next: the node the
+ * walk continues from below 16 bits (NONE: nothing below can match), or SPLIT | n when node n is
+ * exactly 16 bits long and its child depends on bit 16. One cache line holds 8. */
+struct v4_slot {
+    uint32_t above, next;
+};
+
+#define SPLIT 0x80000000u
+
 struct agg_trie {
     struct node *nodes;
     uint32_t n_nodes, cap_nodes;
     struct val *vals;
     uint32_t n_vals, cap_vals;
     uint32_t root[2]; /* [0] IPv4, [1] IPv6 */
-    /* IPv4: for each value of the first 16 bits, the deepest node whose prefix is at most 16
-     * bits long and contains it (NONE: the walk starts at the root); rebuilt lazily */
-    uint32_t *v4_start;
+    /* IPv4: for each value of the first 16 bits, where its walk stands after those bits; rebuilt
+     * lazily */
+    struct v4_slot *v4_start;
     bool v4_dirty;
     uint64_t prefixes;
 };
@@ -70,6 +80,8 @@ static void mask_key(uint8_t *k, unsigned len)
 
 static uint32_t node_new(struct agg_trie *t, const uint8_t *key, unsigned len)
 {
+    if (t->n_nodes >= SPLIT - 1)
+        return NONE; /* node indexes stay below the SPLIT flag of the IPv4 table */
     if (t->n_nodes == t->cap_nodes) {
         uint32_t cap = t->cap_nodes ? t->cap_nodes * 2 : 1024;
         struct node *n = realloc(t->nodes, cap * sizeof(*n));
@@ -194,27 +206,35 @@ static bool node_contains(const struct node *n, const uint8_t *a)
     return !rest || ((n->key[full] ^ a[full]) & (0xff << (8 - rest))) == 0;
 }
 
-/* Deepest node of at most 16 bits containing the 16-bit value hi (NONE: only the root). */
+/* Where the walk of every 16-bit value stands after its first 16 bits (struct v4_slot): a
+ * lookup starts there instead of at the root, one cache miss instead of a dozen. */
 static int build_v4_table(struct agg_trie *t)
 {
     if (!t->v4_start) {
-        t->v4_start = malloc(sizeof(uint32_t) << V4_TABLE_BITS);
+        t->v4_start = malloc(sizeof(*t->v4_start) << V4_TABLE_BITS);
         if (!t->v4_start)
             return -ENOMEM;
     }
     for (uint32_t hi = 0; hi < (1u << V4_TABLE_BITS); hi++) {
         uint8_t a[16] = {(uint8_t)(hi >> 8), (uint8_t)hi};
-        uint32_t cur = t->root[0], best = NONE;
+        uint32_t cur = t->root[0], best = NONE, next = NONE;
         while (cur != NONE) {
             const struct node *n = &t->nodes[cur];
-            if (n->len > V4_TABLE_BITS || !node_contains(n, a))
+            if (n->len > V4_TABLE_BITS) {
+                next = cur; /* whether it contains an address depends on its lower bits */
                 break;
-            best = cur;
-            if (n->len == V4_TABLE_BITS)
+            }
+            if (!node_contains(n, a))
                 break;
+            if (n->vals != NONE)
+                best = cur;
+            if (n->len == V4_TABLE_BITS) {
+                next = SPLIT | cur;
+                break;
+            }
             cur = n->child[bit_at(a, n->len)];
         }
-        t->v4_start[hi] = best;
+        t->v4_start[hi] = (struct v4_slot){best, next};
     }
     t->v4_dirty = false;
     return 0;
@@ -237,17 +257,22 @@ unsigned agg_trie_match(const struct agg_trie *t, const struct ds_addr *a, struc
         return 0;
     cur = t->root[a->family == 6];
     if (a->family == 4 && !t->v4_dirty && t->v4_start) {
-        /* every node on the way to v4_start[hi] holds values for prefixes of at most 16 bits:
-         * walk them (few), then continue below */
-        uint32_t start = t->v4_start[((uint32_t)a->b[0] << 8) | a->b[1]];
-        if (start != NONE) {
+        /* the nodes down to `above` (prefixes of at most 16 bits, few) are collected by a walk
+         * from the root; the walk below continues from `next` */
+        struct v4_slot sl = t->v4_start[((uint32_t)a->b[0] << 8) | a->b[1]];
+        if (sl.above != NONE) {
             uint32_t c = t->root[0];
-            while (c != start) {
-                path[depth++] = c;
+            while (c != sl.above) {
+                if (t->nodes[c].vals != NONE)
+                    path[depth++] = c;
                 c = t->nodes[c].child[bit_at(a->b, t->nodes[c].len)];
             }
-            cur = start;
+            path[depth++] = sl.above;
         }
+        if (sl.next != NONE && (sl.next & SPLIT))
+            cur = t->nodes[sl.next & ~SPLIT].child[bit_at(a->b, V4_TABLE_BITS)];
+        else
+            cur = sl.next;
     }
     while (cur != NONE && depth < 130) {
         const struct node *nd = &t->nodes[cur];
@@ -269,6 +294,18 @@ unsigned agg_trie_match(const struct agg_trie *t, const struct ds_addr *a, struc
     return total;
 }
 
+void agg_trie_prefetch(const struct agg_trie *t, const struct ds_addr *a, unsigned step)
+{
+    if (a->family != 4 || t->v4_dirty || !t->v4_start)
+        return;
+    const struct v4_slot *sl = &t->v4_start[((uint32_t)a->b[0] << 8) | a->b[1]];
+    if (step == 0) {
+        __builtin_prefetch(sl);
+    } else if (sl->next != NONE && !(sl->next & SPLIT)) {
+        __builtin_prefetch(&t->nodes[sl->next]);
+    }
+}
+
 uint64_t agg_trie_prefixes(const struct agg_trie *t)
 {
     return t->prefixes;
@@ -278,5 +315,5 @@ size_t agg_trie_memory(const struct agg_trie *t)
 {
     return sizeof(*t) + (size_t)t->cap_nodes * sizeof(struct node) +
            (size_t)t->cap_vals * sizeof(struct val) +
-           (t->v4_start ? sizeof(uint32_t) << V4_TABLE_BITS : 0);
+           (t->v4_start ? sizeof(*t->v4_start) << V4_TABLE_BITS : 0);
 }

@@ -13,7 +13,8 @@
 #define K_OPEN       RDS_SCHEMA ":incidents:open"
 #define K_EW         RDS_SCHEMA ":ew"
 #define K_ALERTS     RDS_SCHEMA ":alerts"
-#define SHARD_BATCH  64 /* shards fetched per HMGET */
+#define SHARD_BATCH  64  /* shards fetched per HMGET */
+#define FILTER_BATCH 256 /* index entries given to the filter at once */
 #define ALERTS_KEEP  1000000
 
 int rds_agg_sensors(struct rds_conn *c, struct rds_sensor_state **out, size_t *n, char *err,
@@ -83,31 +84,53 @@ int64_t rds_agg_next_bucket(struct rds_conn *c, const char *sensor, int64_t afte
     return v;
 }
 
-/* Lines "ip TAB json" of one hash of shards, fetched SHARD_BATCH fields at a time. */
-static int each_line(struct rds_conn *c, const char *key, rds_line_fn cb, void *ctx, char *err,
-                     size_t errlen)
+/* One HMGET of shard fields [first, first + SHARD_BATCH) of a hash; NULL on error. */
+static redisReply *shard_fields(struct rds_conn *c, const char *key, unsigned first, char *err,
+                                size_t errlen)
+{
+    struct rds_argv a;
+    void *v = NULL;
+
+    rds_argv_init(&a);
+    rds_argv_add(&a, "HMGET", 5);
+    rds_argv_add(&a, key, strlen(key));
+    for (unsigned s = first; s < first + SHARD_BATCH && s < RDS_SHARDS; s++)
+        rds_argv_addf(&a, "%u", s);
+    if (rds_argv_append(rds_conn_ctx(c), &a) < 0 ||
+        redisGetReply(rds_conn_ctx(c), &v) != REDIS_OK || !v ||
+        ((redisReply *)v)->type != REDIS_REPLY_ARRAY) {
+        rds_conn_fail(c, "HMGET shards", v);
+        snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+        if (v)
+            freeReplyObject(v);
+        rds_argv_fini(&a);
+        return NULL;
+    }
+    rds_argv_fini(&a);
+    return v;
+}
+
+/* Splits one line "ip TAB json" and calls cb (lines without a TAB are skipped). */
+static int one_line(const char *p, size_t len, rds_line_fn cb, void *ctx)
+{
+    const char *tab = memchr(p, '\t', len);
+
+    if (len && p[len - 1] == '\n')
+        len--;
+    if (!tab || tab >= p + len)
+        return 0;
+    return cb(ctx, p, (size_t)(tab - p), tab + 1, (size_t)(p + len - tab - 1));
+}
+
+/* Lines "ip TAB json" of one hash of shards (a late part), fetched SHARD_BATCH fields at a
+ * time; lines whose address `want` refuses are skipped unparsed beyond the address. */
+static int each_line(struct rds_conn *c, const char *key, rds_addr_filter_fn want, rds_line_fn cb,
+                     void *ctx, char *err, size_t errlen)
 {
     for (unsigned first = 0; first < RDS_SHARDS; first += SHARD_BATCH) {
-        struct rds_argv a;
-        void *v = NULL;
-        redisReply *r;
-        rds_argv_init(&a);
-        rds_argv_add(&a, "HMGET", 5);
-        rds_argv_add(&a, key, strlen(key));
-        for (unsigned s = first; s < first + SHARD_BATCH && s < RDS_SHARDS; s++)
-            rds_argv_addf(&a, "%u", s);
-        if (rds_argv_append(rds_conn_ctx(c), &a) < 0 ||
-            redisGetReply(rds_conn_ctx(c), &v) != REDIS_OK || !v ||
-            ((redisReply *)v)->type != REDIS_REPLY_ARRAY) {
-            rds_conn_fail(c, "HMGET shards", v);
-            snprintf(err, errlen, "redis: %s", rds_conn_error(c));
-            if (v)
-                freeReplyObject(v);
-            rds_argv_fini(&a);
+        redisReply *r = shard_fields(c, key, first, err, errlen);
+        if (!r)
             return -EIO;
-        }
-        rds_argv_fini(&a);
-        r = v;
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *f = r->element[i];
             if (f->type != REDIS_REPLY_STRING)
@@ -115,10 +138,21 @@ static int each_line(struct rds_conn *c, const char *key, rds_line_fn cb, void *
             const char *p = f->str, *end = f->str + f->len;
             while (p < end) {
                 const char *nl = memchr(p, '\n', (size_t)(end - p)), *tab;
+                char text[DS_ADDR_STRLEN];
+                struct ds_addr a;
                 if (!nl)
                     nl = end;
                 tab = memchr(p, '\t', (size_t)(nl - p));
-                if (tab && cb(ctx, p, (size_t)(tab - p), tab + 1, (size_t)(nl - tab - 1)) < 0) {
+                if (want && tab && (size_t)(tab - p) < sizeof(text)) {
+                    bool wanted = false;
+                    memcpy(text, p, (size_t)(tab - p));
+                    text[tab - p] = '\0';
+                    if (ds_addr_parse(text, &a) == 0)
+                        want(ctx, &a, 1, &wanted);
+                    if (!wanted)
+                        tab = NULL;
+                }
+                if (tab && one_line(p, (size_t)(nl - p), cb, ctx) < 0) {
                     freeReplyObject(r);
                     snprintf(err, errlen, "aggregate: record callback failed");
                     return -ECANCELED;
@@ -131,25 +165,193 @@ static int each_line(struct rds_conn *c, const char *key, rds_line_fn cb, void *
     return 0;
 }
 
-int rds_agg_each_record(struct rds_conn *c, const char *sensor, int64_t start, bool victims,
-                        rds_line_fn cb, void *ctx, char *err, size_t errlen)
+/* A wanted line of a whole bucket: where it is in its shard's string. */
+struct want_line {
+    uint32_t shard, off, len;
+};
+
+struct want_list {
+    struct want_line *v;
+    size_t n, cap;
+};
+
+static int want_push(struct want_list *w, uint32_t shard, uint32_t off, uint32_t len)
 {
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        struct want_line *v = realloc(w->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        w->v = v;
+        w->cap = cap;
+    }
+    w->v[w->n++] = (struct want_line){shard, off, len};
+    return 0;
+}
+
+/* GETRANGE of each wanted line, pipelined GETRANGE_BATCH at a time; cb for each. */
+#define GETRANGE_BATCH 1024
+static int fetch_lines(struct rds_conn *c, const char *rec_prefix, const struct want_list *w,
+                       rds_line_fn cb, void *ctx, char *err, size_t errlen)
+{
+    redisContext *rc = rds_conn_ctx(c);
+
+    for (size_t first = 0; first < w->n; first += GETRANGE_BATCH) {
+        size_t end = first + GETRANGE_BATCH < w->n ? first + GETRANGE_BATCH : w->n;
+        for (size_t i = first; i < end; i++) {
+            const struct want_line *l = &w->v[i];
+            if (redisAppendCommand(rc, "GETRANGE %s%u %u %u", rec_prefix, l->shard, l->off,
+                                   l->off + l->len - 1) != REDIS_OK)
+                goto fail;
+        }
+        for (size_t i = first; i < end; i++) {
+            void *v = NULL;
+            if (redisGetReply(rc, &v) != REDIS_OK || !v)
+                goto fail;
+            redisReply *r = v;
+            int cbr = 0;
+            if (r->type == REDIS_REPLY_STRING)
+                cbr = one_line(r->str, r->len, cb, ctx);
+            freeReplyObject(r);
+            if (cbr < 0) {
+                snprintf(err, errlen, "aggregate: record callback failed");
+                return -ECANCELED;
+            }
+        }
+    }
+    return 0;
+fail:
+    rds_conn_fail(c, "GETRANGE", NULL);
+    snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+    return -EIO;
+}
+
+/* Every line of a whole bucket: the shards' strings, SHARD_BATCH per MGET. */
+static int each_shard_string(struct rds_conn *c, const char *rec_prefix, rds_line_fn cb, void *ctx,
+                             char *err, size_t errlen)
+{
+    for (unsigned first = 0; first < RDS_SHARDS; first += SHARD_BATCH) {
+        struct rds_argv a;
+        void *v = NULL;
+        rds_argv_init(&a);
+        rds_argv_add(&a, "MGET", 4);
+        for (unsigned s = first; s < first + SHARD_BATCH && s < RDS_SHARDS; s++)
+            rds_argv_addf(&a, "%s%u", rec_prefix, s);
+        if (rds_argv_append(rds_conn_ctx(c), &a) < 0 ||
+            redisGetReply(rds_conn_ctx(c), &v) != REDIS_OK || !v ||
+            ((redisReply *)v)->type != REDIS_REPLY_ARRAY) {
+            rds_conn_fail(c, "MGET shards", v);
+            snprintf(err, errlen, "redis: %s", rds_conn_error(c));
+            if (v)
+                freeReplyObject(v);
+            rds_argv_fini(&a);
+            return -EIO;
+        }
+        rds_argv_fini(&a);
+        redisReply *r = v;
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *f = r->element[i];
+            if (f->type != REDIS_REPLY_STRING)
+                continue;
+            for (const char *p = f->str, *end = f->str + f->len; p < end;) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                nl = nl ? nl + 1 : end;
+                if (one_line(p, (size_t)(nl - p), cb, ctx) < 0) {
+                    freeReplyObject(r);
+                    snprintf(err, errlen, "query: record callback failed");
+                    return -ECANCELED;
+                }
+                p = nl;
+            }
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* A whole bucket: its index, then the wanted lines (every line when want is NULL). */
+static int each_indexed(struct rds_conn *c, const char *sensor, int64_t start, const char *kind,
+                        rds_addr_filter_fn want, rds_line_fn cb, void *ctx, char *err,
+                        size_t errlen)
+{
+    char idx[RDS_KEY_MAX], rec[RDS_KEY_MAX], part[16];
+    struct want_list w = {0};
+    int rc = 0;
+
+    snprintf(part, sizeof(part), "%sidx", kind);
+    rds_key_bucket(idx, sizeof(idx), sensor, start, part);
+    snprintf(part, sizeof(part), "%srec:", kind);
+    rds_key_bucket(rec, sizeof(rec), sensor, start, part);
+    if (!want)
+        return each_shard_string(c, rec, cb, ctx, err, errlen);
+    for (unsigned first = 0; first < RDS_SHARDS && rc == 0; first += SHARD_BATCH) {
+        redisReply *r = shard_fields(c, idx, first, err, errlen);
+        if (!r) {
+            rc = -EIO;
+            break;
+        }
+        for (size_t i = 0; i < r->elements && rc == 0; i++) {
+            const redisReply *f = r->element[i];
+            const char *p;
+            struct ds_addr a[FILTER_BATCH];
+            uint32_t len[FILTER_BATCH], off = 0;
+            bool wanted[FILTER_BATCH];
+            size_t n = 0;
+            int got = 1;
+            if (f->type != REDIS_REPLY_STRING)
+                continue;
+            p = f->str;
+            while (got == 1 && rc == 0) {
+                /* a batch of entries, filtered together */
+                for (n = 0; n < FILTER_BATCH; n++) {
+                    got = rds_index_next(&p, f->str + f->len, &a[n], &len[n]);
+                    if (got != 1)
+                        break;
+                }
+                if (want)
+                    want(ctx, a, n, wanted);
+                for (size_t k = 0; k < n; k++) {
+                    if ((!want || wanted[k]) &&
+                        want_push(&w, first + (uint32_t)i, off, len[k]) < 0) {
+                        snprintf(err, errlen, "aggregate: out of memory");
+                        rc = -ENOMEM;
+                        break;
+                    }
+                    off += len[k];
+                }
+            }
+            if (got < 0)
+                ds_log(DS_LOG_WARN, "redis", "%s field %zu: malformed index entry, rest skipped",
+                       idx, first + i);
+        }
+        freeReplyObject(r);
+    }
+    if (rc == 0)
+        rc = fetch_lines(c, rec, &w, cb, ctx, err, errlen);
+    free(w.v);
+    return rc;
+}
+
+int rds_agg_each_record(struct rds_conn *c, const char *sensor, int64_t start, bool victims,
+                        rds_addr_filter_fn want, rds_line_fn cb, void *ctx, char *err,
+                        size_t errlen)
+{
+    const char *kind = victims ? "vic" : "src";
     char key[RDS_KEY_MAX], part[48];
     redisReply *parts;
     int rc;
 
-    rds_key_bucket(key, sizeof(key), sensor, start, victims ? "vic" : "src");
-    rc = each_line(c, key, cb, ctx, err, errlen);
+    rc = each_indexed(c, sensor, start, kind, want, cb, ctx, err, errlen);
     if (rc < 0)
         return rc;
-    /* late parts: their own hashes, listed in `parts` */
+    /* late parts: their own hashes of lines, listed in `parts` */
     parts = rds_conn_command(c, "aggregate", err, errlen, "SMEMBERS %s",
                              rds_key_bucket(key, sizeof(key), sensor, start, "parts"));
     if (!parts)
         return -EIO;
     for (size_t i = 0; i < parts->elements && rc == 0; i++) {
-        snprintf(part, sizeof(part), "%s:%s", victims ? "vic" : "src", parts->element[i]->str);
-        rc = each_line(c, rds_key_bucket(key, sizeof(key), sensor, start, part), cb, ctx, err,
+        snprintf(part, sizeof(part), "%s:%s", kind, parts->element[i]->str);
+        rc = each_line(c, rds_key_bucket(key, sizeof(key), sensor, start, part), want, cb, ctx, err,
                        errlen);
     }
     freeReplyObject(parts);

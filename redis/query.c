@@ -341,12 +341,14 @@ static int source_records(struct rds_conn *c, const struct bref *b, size_t n, co
             return -EIO;
         for (size_t p = 0; p <= parts->elements; p++) {
             char part[64];
+            /* the whole bucket's shard is a string of its own, a late part's a hash field */
             if (p == 0)
-                snprintf(part, sizeof(part), "src");
+                snprintf(part, sizeof(part), "srcrec:%s", field);
             else
                 snprintf(part, sizeof(part), "src:%s", parts->element[p - 1]->str);
             rds_key_bucket(key, sizeof(key), b[i].sensor, b[i].start, part);
-            r = rds_conn_command(c, "query", err, errlen, "HGET %s %s", key, field);
+            r = p == 0 ? rds_conn_command(c, "query", err, errlen, "GET %s", key)
+                       : rds_conn_command(c, "query", err, errlen, "HGET %s %s", key, field);
             if (!r) {
                 freeReplyObject(parts);
                 return -EIO;
@@ -799,8 +801,8 @@ json_t *rds_query_scanners(struct rds_conn *c, int64_t from, int64_t to,
     json_decref(sensors);
     for (size_t i = 0; i < n; i++) {
         x.sensor = b[i].sensor;
-        if (rds_agg_each_record(c, b[i].sensor, b[i].start, false, scanner_line, &x, err, errlen) <
-            0) {
+        if (rds_agg_each_record(c, b[i].sensor, b[i].start, false, NULL, scanner_line, &x, err,
+                                errlen) < 0) {
             free(b);
             json_decref(x.by_ip);
             return NULL;

@@ -3,6 +3,7 @@
  * microseconds — because a bucket may hold millions of them. Pure: no I/O. */
 #include "redis/rds_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -222,4 +223,38 @@ unsigned rds_shard_of_hash(uint64_t h)
 unsigned rds_shard(const struct ds_addr *a)
 {
     return rds_shard_of_hash(ds_addr_hash(a));
+}
+
+void rds_index_entry(struct ds_buf *b, const struct ds_addr *a, size_t line_len)
+{
+    uint8_t e[1 + 16 + 4];
+    size_t alen = a->family == 4 ? 4 : 16;
+    uint32_t len = line_len > UINT32_MAX ? UINT32_MAX : (uint32_t)line_len;
+
+    e[0] = a->family == 4 ? 4 : 6;
+    memcpy(e + 1, a->b, alen); /* IPv4 in b[0..3], as ds_addr_parse leaves it */
+    for (int i = 0; i < 4; i++)
+        e[1 + alen + i] = (uint8_t)(len >> (8 * i));
+    ds_buf_add(b, e, 1 + alen + 4);
+}
+
+int rds_index_next(const char **p, const char *end, struct ds_addr *a, uint32_t *line_len)
+{
+    const uint8_t *q = (const uint8_t *)*p;
+    size_t left = (size_t)(end - *p), alen;
+
+    if (left == 0)
+        return 0;
+    if (q[0] != 4 && q[0] != 6)
+        return -EINVAL;
+    alen = q[0] == 4 ? 4 : 16;
+    if (left < 1 + alen + 4)
+        return -EINVAL;
+    memset(a, 0, sizeof(*a));
+    a->family = q[0];
+    memcpy(a->b, q + 1, alen);
+    q += 1 + alen;
+    *line_len = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    *p = (const char *)(q + 4);
+    return 1;
 }

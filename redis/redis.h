@@ -186,6 +186,15 @@ unsigned rds_shard(const struct ds_addr *a);
 /* The same from ds_addr_hash(a). */
 unsigned rds_shard_of_hash(uint64_t h);
 
+/* The index of a whole bucket's shard (`srcidx` / `vicidx` field, docs/redis-schema.md): per
+ * record line, in the order of the lines, one entry — family byte (4 or 6), the address's 4 or
+ * 16 bytes, the line's length in bytes (newline included) as 4 bytes little-endian. A line's
+ * offset in the shard's string is the sum of the lengths before it. Pure. */
+void rds_index_entry(struct ds_buf *b, const struct ds_addr *a, size_t line_len);
+/* Reads the entry at *p (p < end), advancing *p past it: 1 with *a and *line_len set, 0 at
+ * end, -EINVAL for a malformed entry (the rest of the field is then unusable). Pure. */
+int rds_index_next(const char **p, const char *end, struct ds_addr *a, uint32_t *line_len);
+
 /* Writes a bucket (or a late part of one) with pipelined commands inside MULTI/EXEC, guarded by
  * the flush id so a retry after a timeout is applied once. Also adds hourly roll-ups and the
  * bucket index. Returns 0 (written or already written), or -errno with the connection reset;
@@ -247,13 +256,18 @@ int rds_agg_has_bucket(struct rds_conn *c, const char *sensor, int64_t start, ch
 /* The sensor's first bucket start after `after`; INT64_MAX when none, -1 on error. */
 int64_t rds_agg_next_bucket(struct rds_conn *c, const char *sensor, int64_t after, char *err,
                             size_t errlen);
-/* Calls cb for every source (or victim) record line of a bucket, late parts included: the
- * address text and the record's JSON text (neither NUL-terminated). A negative return from cb
- * stops the walk. */
+/* Calls cb for every source (or victim) record line of a bucket whose address `want` accepts
+ * (every line when want is NULL), late parts included: the address text and the record's JSON
+ * text (neither NUL-terminated). `want` sees addresses from the bucket's index before any
+ * record is fetched, so a reader interested in a few of a million sources reads only those;
+ * it gets them n at a time (so it can overlap its lookups' memory accesses) and sets
+ * wanted[i] for each. A negative return from cb stops the walk. Both callbacks get ctx. */
 typedef int (*rds_line_fn)(void *ctx, const char *ip, size_t iplen, const char *json,
                            size_t jsonlen);
+typedef void (*rds_addr_filter_fn)(void *ctx, const struct ds_addr *a, size_t n, bool *wanted);
 int rds_agg_each_record(struct rds_conn *c, const char *sensor, int64_t start, bool victims,
-                        rds_line_fn cb, void *ctx, char *err, size_t errlen);
+                        rds_addr_filter_fn want, rds_line_fn cb, void *ctx, char *err,
+                        size_t errlen);
 /* The bucket's distinct sources per port: {"tcp/23": 118, …}. */
 json_t *rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t start, char *err,
                              size_t errlen);

@@ -35,6 +35,7 @@ struct tx {
     char keys[16][RDS_KEY_MAX]; /* keys to EXPIRE at the end */
     unsigned n_keys;
     int err;
+    redisReply *error; /* the first error among the queued commands' replies (owned) */
 };
 
 static int tx_send(struct tx *t)
@@ -76,7 +77,9 @@ static void tx_expire_later(struct tx *t, const char *key)
         snprintf(t->keys[t->n_keys++], RDS_KEY_MAX, "%s", key);
 }
 
-/* Reads every pending reply; returns the last one (EXEC's) or NULL on a connection error. */
+/* Reads every pending reply; returns the last one (EXEC's) or NULL on a connection error. The
+ * first error among the others is kept in t->error: it names the cause (MISCONF when Redis cannot
+ * write its AOF, OOM …) where EXEC only answers EXECABORT. */
 static redisReply *tx_drain(struct tx *t)
 {
     redisReply *last = NULL;
@@ -88,7 +91,9 @@ static redisReply *tx_drain(struct tx *t)
                 freeReplyObject(last);
             return NULL;
         }
-        if (last)
+        if (last && !t->error && last->type == REDIS_REPLY_ERROR)
+            t->error = last;
+        else if (last)
             freeReplyObject(last);
         last = r;
     }
@@ -293,8 +298,6 @@ static void tx_push_out(struct tx *t)
     }
 }
 
-/* Records go to hash fields by shard ("0" … "1023"), each value holding the shard's records as
- * lines "address TAB json": thousands of Redis fields instead of millions. */
 /* One hash of shard fields (see write_sources): fields go out 16 per HSET, and the pipeline is
  * pushed to Redis as it grows. */
 struct shard_hset {
@@ -340,8 +343,84 @@ static void shard_hset_end(struct shard_hset *h)
         tx_expire_later(h->t, h->key);
 }
 
-/* Records go to hash fields by shard ("0" … "1023"), each value holding the shard's records as
- * lines "address TAB json": thousands of Redis fields instead of millions. */
+/* Records are grouped by shard ("0" … "1023"), each shard's records as lines "address TAB json":
+ * thousands of Redis values instead of millions. A whole bucket keeps each shard's lines in a
+ * string of its own (`srcrec:<shard>`) and the shard's addresses with their line lengths in an
+ * index hash (`srcidx`), so a reader that wants a few of a million records — the aggregator,
+ * sources inside subscriber ranges — reads the small index and fetches just those lines with
+ * GETRANGE. A late part keeps its lines in one hash (`src:<id>`); readers merge the parts. */
+struct shard_out {
+    struct tx *t;
+    bool late;
+    char rec_prefix[RDS_KEY_MAX]; /* whole bucket: "<bucket>:srcrec:" */
+    struct shard_hset h;          /* shard → lines (late part) or index entries (whole bucket) */
+    struct ds_buf buf, ib;
+};
+
+/* key: the late part's hash of lines, or the whole bucket's index hash */
+static void shard_out_init(struct shard_out *o, struct tx *t, const struct rds_bucket *b,
+                           const char *kind, const char *key)
+{
+    char part[16];
+
+    o->t = t;
+    o->late = b->late;
+    snprintf(part, sizeof(part), "%srec:", kind);
+    rds_key_bucket(o->rec_prefix, sizeof(o->rec_prefix), b->sensor, b->start, part);
+    o->h = (struct shard_hset){t, key, 0, false};
+    ds_buf_init(&o->buf, RDS_SHARD_MAX_BYTES);
+    ds_buf_init(&o->ib, RDS_SHARD_MAX_BYTES);
+}
+
+/* Appends one record line (the caller has written address TAB json to o->buf since *mark). */
+static void shard_out_line(struct shard_out *o, const struct ds_addr *a, size_t mark)
+{
+    ds_buf_addc(&o->buf, '\n');
+    if (!o->late)
+        rds_index_entry(&o->ib, a, o->buf.len - mark);
+}
+
+static void shard_out_flush(struct shard_out *o, unsigned shard)
+{
+    char key[RDS_KEY_MAX + 8];
+
+    if (o->t->err)
+        return;
+    if (o->late) {
+        shard_hset_add(&o->h, shard, &o->buf);
+    } else if (o->buf.len || ds_buf_failed(&o->buf)) {
+        if (ds_buf_failed(&o->buf) || ds_buf_failed(&o->ib)) {
+            ds_log(DS_LOG_ERROR, "redis", "shard %u of %s exceeds %u bytes", shard, o->h.key,
+                   RDS_SHARD_MAX_BYTES);
+            o->t->err = -ENOSPC;
+            return;
+        }
+        /* its own argv: the index's HSET may be half built in o->t->a */
+        struct rds_argv a;
+        snprintf(key, sizeof(key), "%s%u", o->rec_prefix, shard);
+        rds_argv_init(&a);
+        if (rds_argv_add(&a, "SET", 3) < 0 || rds_argv_add(&a, key, strlen(key)) < 0 ||
+            rds_argv_add(&a, o->buf.p, o->buf.len) < 0 || rds_argv_add(&a, "EX", 2) < 0 ||
+            rds_argv_addf(&a, "%lld", (long long)o->t->ttl) < 0)
+            o->t->err = -ENOMEM;
+        else if (rds_argv_append(o->t->ctx, &a) < 0)
+            o->t->err = -EIO;
+        else
+            o->t->queued++;
+        rds_argv_fini(&a);
+        shard_hset_add(&o->h, shard, &o->ib);
+    }
+    ds_buf_reset(&o->buf);
+    ds_buf_reset(&o->ib);
+}
+
+static void shard_out_end(struct shard_out *o)
+{
+    shard_hset_end(&o->h);
+    ds_buf_fini(&o->buf);
+    ds_buf_fini(&o->ib);
+}
+
 static void write_sources(struct tx *t, const struct rds_bucket *b, const char *key,
                           const char *topkey)
 {
@@ -350,8 +429,7 @@ static void write_sources(struct tx *t, const struct rds_bucket *b, const char *
     const char *prefixes[RDS_SOURCE_PREFIXES];
     char prefix_text[RDS_SOURCE_PREFIXES][DS_CIDR_STRLEN], ip[DS_ADDR_STRLEN];
     unsigned n_prefixes = 0;
-    struct shard_hset h = {t, key, 0, false};
-    struct ds_buf buf;
+    struct shard_out o;
 
     if (!top.e)
         t->err = -ENOMEM;
@@ -359,20 +437,19 @@ static void write_sources(struct tx *t, const struct rds_bucket *b, const char *
         prefixes[i] = ds_cidr_format(&b->darknet->p[i], prefix_text[i], sizeof(prefix_text[i]));
         n_prefixes++;
     }
-    ds_buf_init(&buf, RDS_SHARD_MAX_BYTES);
+    shard_out_init(&o, t, b, "src", key);
     for (unsigned shard = 0; shard < RDS_SHARDS && !t->err; shard++) {
-        ds_buf_reset(&buf);
         while (b->source_next(b->source_ctx, shard, &s) == 1) {
-            ds_buf_adds(&buf, ds_addr_format(&s.addr, ip, sizeof(ip)));
-            ds_buf_addc(&buf, '\t');
-            rds_record_source(&buf, &s, prefixes, n_prefixes);
-            ds_buf_addc(&buf, '\n');
+            size_t mark = o.buf.len;
+            ds_buf_adds(&o.buf, ds_addr_format(&s.addr, ip, sizeof(ip)));
+            ds_buf_addc(&o.buf, '\t');
+            rds_record_source(&o.buf, &s, prefixes, n_prefixes);
+            shard_out_line(&o, &s.addr, mark);
             top_push(&top, s.packets, ip);
         }
-        shard_hset_add(&h, shard, &buf);
+        shard_out_flush(&o, shard);
     }
-    shard_hset_end(&h);
-    ds_buf_fini(&buf);
+    shard_out_end(&o);
     /* ZADD INCR takes one member: late parts add with ZINCRBY one by one, whole buckets ZADD */
     for (size_t i = 0; i < top.n;) {
         if (b->late) {
@@ -402,24 +479,22 @@ static void write_victims(struct tx *t, const struct rds_bucket *b, const char *
 {
     struct rds_victim v;
     char ip[DS_ADDR_STRLEN];
-    struct shard_hset h = {t, key, 0, false};
-    struct ds_buf buf;
+    struct shard_out o;
 
     if (!b->victim_next)
         return;
-    ds_buf_init(&buf, RDS_SHARD_MAX_BYTES);
+    shard_out_init(&o, t, b, "vic", key);
     for (unsigned shard = 0; shard < RDS_SHARDS && !t->err; shard++) {
-        ds_buf_reset(&buf);
         while (b->victim_next(b->victim_ctx, shard, &v) == 1) {
-            ds_buf_adds(&buf, ds_addr_format(&v.addr, ip, sizeof(ip)));
-            ds_buf_addc(&buf, '\t');
-            rds_record_victim(&buf, &v);
-            ds_buf_addc(&buf, '\n');
+            size_t mark = o.buf.len;
+            ds_buf_adds(&o.buf, ds_addr_format(&v.addr, ip, sizeof(ip)));
+            ds_buf_addc(&o.buf, '\t');
+            rds_record_victim(&o.buf, &v);
+            shard_out_line(&o, &v.addr, mark);
         }
-        shard_hset_add(&h, shard, &buf);
+        shard_out_flush(&o, shard);
     }
-    shard_hset_end(&h);
-    ds_buf_fini(&buf);
+    shard_out_end(&o);
 }
 
 /* Large sets are built here in Redis's dense encoding and merged in (SET scratch, PFMERGE,
@@ -524,6 +599,7 @@ fail:
 static int tx_commit(struct tx *t, const char *guard)
 {
     redisReply *r;
+    int rc = 0;
 
     for (unsigned i = 0; i < t->n_keys; i++) {
         tx_arg(t, "EXPIRE");
@@ -547,26 +623,28 @@ static int tx_commit(struct tx *t, const char *guard)
     r = tx_drain(t);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         /* nil: the guard appeared meanwhile (another writer applied it); else an error */
-        if (r && r->type == REDIS_REPLY_NIL) {
-            freeReplyObject(r);
-            return 0;
-        }
-        rds_conn_fail(t->conn, "EXEC", r);
-        if (r)
-            freeReplyObject(r);
-        return -EIO;
+        if (r && r->type == REDIS_REPLY_NIL)
+            goto out;
+        rds_conn_fail(t->conn, "EXEC", t->error ? t->error : r);
+        rc = -EIO;
+        goto out;
     }
     for (size_t i = 0; i < r->elements; i++) {
         if (r->element[i]->type == REDIS_REPLY_ERROR) {
             ds_log(DS_LOG_ERROR, "redis", "command %zu of the bucket write failed: %s", i,
                    r->element[i]->str);
             rds_conn_fail(t->conn, "EXEC", r->element[i]);
-            freeReplyObject(r);
-            return -EIO;
+            rc = -EIO;
+            goto out;
         }
     }
-    freeReplyObject(r);
-    return 0;
+out:
+    if (r)
+        freeReplyObject(r);
+    if (t->error)
+        freeReplyObject(t->error);
+    t->error = NULL;
+    return rc;
 }
 
 static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64_t ttl)
@@ -603,24 +681,25 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     write_hlls(&t, b);
     if (b->late) {
         /* late parts keep their source records apart; readers merge the parts */
-        snprintf(part, sizeof(part), "src:%016llx", (unsigned long long)b->flush_id);
-        rds_key_bucket(key, sizeof(key), b->sensor, b->start, part);
         rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "parts");
         tx_arg(&t, "SADD");
         tx_arg(&t, key2);
-        tx_arg(&t, part + 4);
+        snprintf(part, sizeof(part), "%016llx", (unsigned long long)b->flush_id);
+        tx_arg(&t, part);
         tx_send(&t);
         tx_expire_later(&t, key2);
+        snprintf(part, sizeof(part), "src:%016llx", (unsigned long long)b->flush_id);
     } else {
-        rds_key_bucket(key, sizeof(key), b->sensor, b->start, "src");
+        snprintf(part, sizeof(part), "srcidx");
     }
+    rds_key_bucket(key, sizeof(key), b->sensor, b->start, part);
     write_sources(&t, b, key, rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "top"));
-    if (b->late) {
+    if (b->late)
         snprintf(part, sizeof(part), "vic:%016llx", (unsigned long long)b->flush_id);
-        write_victims(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, part));
-    } else {
-        write_victims(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "vic"));
-    }
+    else
+        snprintf(part, sizeof(part), "vicidx");
+    rds_key_bucket(key, sizeof(key), b->sensor, b->start, part);
+    write_victims(&t, b, key);
     rc = tx_commit(&t, guard);
     rds_argv_fini(&t.a);
     return rc;

@@ -50,8 +50,9 @@ redis = dslib.Redis()
 dslib.capture(redis, [pcap], darknet=["--darknet", "10.10.10.10/32"], sensor="refl")
 victims = {}
 for start in redis.cli("ZRANGE", "ds:v1:idx:refl", "0", "-1").split():
-    # every shard's value is lines "address TAB record"
-    for line in redis.cli("--raw", "HVALS", f"ds:v1:{{refl:{start}}}:vic").splitlines():
+    # every shard is a string of lines "address TAB record" (docs/redis-schema.md)
+    keys = [f"ds:v1:{{refl:{start}}}:vicrec:{shard}" for shard in range(1024)]
+    for line in redis.cli("--raw", "MGET", *keys).splitlines():
         if "\t" in line:
             ip, rec = line.split("\t", 1)
             victims[ip] = victims.get(ip, 0) + json.loads(rec)["packets"]

@@ -4,7 +4,9 @@
 #include "redis/redis.h"
 #include "tests/unit/testlib/redis_server.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -191,12 +193,175 @@ static void test_index_trim(void **state)
     rds_conn_free(c);
 }
 
+/* Many sources: 2,000 IPv4 and 500 IPv6, packets = index + 1, served in shard order. */
+#define MANY 2500
+struct many {
+    struct ds_addr addr[MANY];
+    unsigned next[RDS_SHARDS]; /* position in the shard's scan */
+};
+
+static void many_addr(unsigned i, struct ds_addr *a)
+{
+    char text[64];
+
+    if (i < 2000)
+        snprintf(text, sizeof(text), "10.%u.%u.%u", i / 65536, (i / 256) % 256, i % 256);
+    else
+        snprintf(text, sizeof(text), "2001:db8:%x::%x", i / 100, i % 100 + 1);
+    assert_int_equal(ds_addr_parse(text, a), 0);
+}
+
+static int next_many(void *ctx, unsigned shard, struct rds_source *out)
+{
+    struct many *m = ctx;
+
+    while (m->next[shard] < MANY) {
+        unsigned i = m->next[shard]++;
+        if (rds_shard(&m->addr[i]) != shard)
+            continue;
+        memset(out, 0, sizeof(*out));
+        out->addr = m->addr[i];
+        out->packets = i + 1;
+        out->by_class[DS_CLASS_SCAN] = i + 1;
+        out->first = out->last = 1546300807LL * DS_NS_PER_SEC;
+        return 1;
+    }
+    return 0;
+}
+
+struct seen {
+    unsigned lines, wrong;
+    unsigned char got[MANY];
+};
+
+static unsigned many_index(const struct ds_addr *a)
+{
+    for (unsigned i = 0; i < MANY; i++) {
+        struct ds_addr x;
+        many_addr(i, &x);
+        if (memcmp(&x, a, sizeof(x)) == 0)
+            return i;
+    }
+    return MANY;
+}
+
+/* wanted: every seventh source */
+static void want_seventh(void *ctx, const struct ds_addr *a, size_t n, bool *wanted)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++)
+        wanted[i] = many_index(&a[i]) % 7 == 0;
+}
+
+static int on_line(void *ctx, const char *ip, size_t iplen, const char *json, size_t jsonlen)
+{
+    struct seen *x = ctx;
+    char text[64];
+    struct ds_addr a;
+    json_t *rec = json_loadb(json, jsonlen, 0, NULL);
+    unsigned i;
+
+    x->lines++;
+    snprintf(text, sizeof(text), "%.*s", (int)iplen, ip);
+    if (ds_addr_parse(text, &a) < 0 || (i = many_index(&a)) == MANY || !rec ||
+        json_integer_value(json_object_get(rec, "packets")) != (json_int_t)i + 1)
+        x->wrong++;
+    else
+        x->got[i]++;
+    json_decref(rec);
+    return 0;
+}
+
+/* A whole bucket's records come back through the index: only the wanted ones with a filter,
+ * every one without, each exactly once and intact. */
+static void test_records_through_index(void **state)
+{
+    struct rds_write_opts o = {3600, 7200};
+    struct rds_bucket b;
+    struct one_source unused;
+    static struct many m;
+    static struct seen x;
+    char err[256];
+    struct rds_conn *c = rds_conn_new(url, NULL, NULL, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(c);
+    assert_int_equal(rds_conn_ensure(c), 0);
+    for (unsigned i = 0; i < MANY; i++)
+        many_addr(i, &m.addr[i]);
+    bucket_init(&b, &unused, 0x4444, false);
+    b.sensor = "many";
+    b.source_next = next_many;
+    b.source_ctx = &m;
+    assert_int_equal(rds_bucket_write(c, &b, &o), 0);
+
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(rds_agg_each_record(c, "many", 1546300800, false, want_seventh, on_line, &x,
+                                         err, sizeof(err)),
+                     0);
+    assert_int_equal(x.wrong, 0);
+    assert_int_equal(x.lines, (MANY + 6) / 7);
+    for (unsigned i = 0; i < MANY; i++)
+        assert_int_equal(x.got[i], i % 7 == 0 ? 1 : 0);
+
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(
+        rds_agg_each_record(c, "many", 1546300800, false, NULL, on_line, &x, err, sizeof(err)), 0);
+    assert_int_equal(x.wrong, 0);
+    assert_int_equal(x.lines, MANY);
+    for (unsigned i = 0; i < MANY; i++)
+        assert_int_equal(x.got[i], 1);
+
+    /* and one source's record by address, as `query source` reads it */
+    json_t *rec = rds_query_source(c, &m.addr[2100], 0, 2000000000, "many", err, sizeof(err));
+    assert_non_null(rec);
+    assert_int_equal(json_integer_value(json_object_get(rec, "packets")), 2101);
+    json_decref(rec);
+    rds_conn_free(c);
+}
+
+/* Index entries: IPv4 and IPv6 round trips; truncated or unknown entries are refused. */
+static void test_index_entries(void **state)
+{
+    struct ds_buf b;
+    struct ds_addr a4, a6, got;
+    uint32_t len;
+    const char *p, *end;
+
+    (void)state;
+    assert_int_equal(ds_addr_parse("198.51.100.7", &a4), 0);
+    assert_int_equal(ds_addr_parse("2001:db8::42", &a6), 0);
+    ds_buf_init(&b, 1 << 20);
+    rds_index_entry(&b, &a4, 321);
+    rds_index_entry(&b, &a6, 70000);
+    assert_int_equal(b.len, (1 + 4 + 4) + (1 + 16 + 4));
+    p = b.p;
+    end = b.p + b.len;
+    assert_int_equal(rds_index_next(&p, end, &got, &len), 1);
+    assert_memory_equal(&got, &a4, sizeof(got));
+    assert_int_equal(len, 321);
+    assert_int_equal(rds_index_next(&p, end, &got, &len), 1);
+    assert_memory_equal(&got, &a6, sizeof(got));
+    assert_int_equal(len, 70000);
+    assert_int_equal(rds_index_next(&p, end, &got, &len), 0);
+    p = b.p; /* cut inside the second entry */
+    end = b.p + b.len - 1;
+    assert_int_equal(rds_index_next(&p, end, &got, &len), 1);
+    assert_int_equal(rds_index_next(&p, end, &got, &len), -EINVAL);
+    p = "\x05"
+        "abcdefgh"; /* family 5 */
+    assert_int_equal(rds_index_next(&p, p + 9, &got, &len), -EINVAL);
+    ds_buf_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_applied_once_and_late_part_adds),
         cmocka_unit_test(test_ttl_from_write),
         cmocka_unit_test(test_index_trim),
+        cmocka_unit_test(test_records_through_index),
+        cmocka_unit_test(test_index_entries),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);
 }
