@@ -51,7 +51,7 @@ int alert_mail_build(const struct alert_templates *t, const json_t *org, const j
                      size_t errlen);
 
 /* The CSV attachment alone (header row + one row per alert). */
-char *alert_csv(const json_t *alerts, const char *timezone);
+char *alert_csv(const json_t *alerts, const char *tz);
 
 /* ---------------------------------------------------------------- SMTP (smtp.c) */
 

@@ -177,14 +177,14 @@ static void csv_field(struct ds_buf *b, const char *s, bool last)
     ds_buf_addc(b, last ? '\n' : ',');
 }
 
-char *alert_csv(const json_t *alerts, const char *timezone)
+char *alert_csv(const json_t *alerts, const char *tz)
 {
     struct ds_buf b;
     size_t i;
     json_t *a;
     char *out;
 
-    (void)timezone; /* the CSV is in UTC, as Shadowserver's reports are */
+    (void)tz; /* the CSV is in UTC, as Shadowserver's reports are */
     ds_buf_init(&b, MAIL_MAX);
     ds_buf_adds(&b, "timestamp,protocol,src_ip,src_port,src_asn,src_geo,dst_port,infection,"
                     "family,tag,count,first_seen,last_seen,darknet_addresses,severity,alert_id\n");

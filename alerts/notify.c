@@ -33,6 +33,10 @@ struct notify {
     struct alert_smtp smtp;
     char password[512];
     char consumer[128];
+    /* a message the server accepted whose retirement Redis did not take: retired first when
+     * Redis answers again, never sent again by this process */
+    char unretired[200];
+    json_t *unretired_rec;
     uint64_t sent, failed, dead;
 };
 
@@ -248,6 +252,17 @@ static int send_due(struct notify *n, char *err, size_t errlen)
 
     if (!outbox)
         return -EIO;
+    if (n->unretired_rec) {
+        /* unless the lost answer was the EXEC's own: then it is out of the outbox already */
+        if (json_object_get(outbox, n->unretired) &&
+            rds_notify_sent(n->conn, n->unretired, n->unretired_rec, err, errlen) < 0) {
+            json_decref(outbox);
+            return -EIO;
+        }
+        json_object_del(outbox, n->unretired);
+        json_decref(n->unretired_rec);
+        n->unretired_rec = NULL;
+    }
     json_object_foreach(outbox, key, rec) {
         struct alert_mail m;
         char why[1024];
@@ -279,8 +294,11 @@ static int send_due(struct notify *n, char *err, size_t errlen)
                    json_array_size(json_object_get(rec, "ids")),
                    json_string_value(json_object_get(rec, "org")));
             if (rds_notify_sent(n->conn, key, rec, err, errlen) < 0) {
+                /* kept until Redis takes it; a crash before then sends the same Message-ID */
+                snprintf(n->unretired, sizeof(n->unretired), "%s", key);
+                n->unretired_rec = json_incref(rec);
                 json_decref(outbox);
-                return -EIO; /* sent but not retired: the retry sends the same Message-ID */
+                return -EIO;
             }
             continue;
         }
@@ -352,6 +370,7 @@ static int setup(struct notify *n, const struct ds_config *cfg, char *err, size_
 static void teardown(struct notify *n)
 {
     rds_conn_free(n->conn);
+    json_decref(n->unretired_rec);
     agg_subscribers_free(n->subs);
     alert_templates_free(&n->tpl);
     memset(n->password, 0, sizeof(n->password));

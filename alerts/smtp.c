@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* "=?UTF-8?B?…?=" words of at most 45 input bytes each, split on character boundaries. */
 static void encode_subject(const char *s, struct ds_buf *b)
@@ -113,6 +114,8 @@ int alert_smtp_send(const struct alert_smtp *s, const struct alert_mail *m, char
     }
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, s->timeout_s);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, s->timeout_s);
+    /* also bounds the QUIT libcurl sends when it closes the connection (120 s by default) */
+    curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, s->timeout_s);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     rc = curl_easy_perform(c);
@@ -122,6 +125,12 @@ int alert_smtp_send(const struct alert_smtp *s, const struct alert_mail *m, char
         snprintf(err, errlen, "smtp %s: %s%s%s (server code %ld)", s->url, curl_easy_strerror(rc),
                  errbuf[0] ? ": " : "", errbuf, code);
         ret = -EIO;
+        /* A failed attempt is retried, so the server must not accept this one later: without
+         * this, libcurl keeps the connection and on cleanup sends QUIT behind a DATA the server
+         * is still answering, and a 250 arriving meanwhile would make the retry a duplicate. */
+        curl_socket_t fd = CURL_SOCKET_BAD;
+        if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
+            shutdown(fd, SHUT_RDWR);
     }
     curl_mime_free(mime);
     curl_slist_free_all(rcpt);

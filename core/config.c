@@ -327,6 +327,29 @@ static int load_object(struct ds_config *cfg, json_t *obj, const char *prefix, c
     return 0;
 }
 
+/* Loads a parsed document over cfg (root NULL: jerr says why it did not parse); origin names it
+ * in errors. Takes root. */
+static int load_root(struct ds_config *cfg, json_t *root, const json_error_t *jerr,
+                     const char *origin, char *err, size_t errlen)
+{
+    int rc;
+
+    if (!root) {
+        snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", origin, jerr->line, jerr->column,
+                 jerr->text);
+        return -EINVAL;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "%s: expected a JSON object at the top level, got %s", origin,
+                 json_type_name(root));
+        json_decref(root);
+        return -EINVAL;
+    }
+    rc = load_object(cfg, root, "", origin, err, errlen);
+    json_decref(root);
+    return rc;
+}
+
 int ds_config_load(struct ds_config *cfg, const char *path, char *err, size_t errlen)
 {
     json_error_t jerr;
@@ -347,24 +370,21 @@ int ds_config_load(struct ds_config *cfg, const char *path, char *err, size_t er
     }
     root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);
-    if (!root) {
-        snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
-                 jerr.text);
-        return -EINVAL;
-    }
-    if (!json_is_object(root)) {
-        snprintf(err, errlen, "%s: expected a JSON object at the top level, got %s", path,
-                 json_type_name(root));
-        json_decref(root);
-        return -EINVAL;
-    }
-    rc = load_object(cfg, root, "", path, err, errlen);
-    json_decref(root);
+    rc = load_root(cfg, root, &jerr, path, err, errlen);
     if (rc == 0) {
         free(cfg->source_file);
         cfg->source_file = strdup(path);
     }
     return rc;
+}
+
+int ds_config_load_text(struct ds_config *cfg, const char *text, size_t len, const char *origin,
+                        char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    return load_root(cfg, root, &jerr, origin, err, errlen);
 }
 
 static char *default_state_dir(void)

@@ -174,6 +174,9 @@ double ds_prefixset_v4_share(const struct ds_prefixset *s);
 typedef int64_t ds_time_ns;
 
 #define DS_NS_PER_SEC 1000000000LL
+/* ds_time_ns spans 1677-09-21 to 2262-04-11; seconds kept inside it with room for a fraction:
+ * any t in [-DS_TIME_MAX_SEC, DS_TIME_MAX_SEC] converts with t * DS_NS_PER_SEC */
+#define DS_TIME_MAX_SEC (INT64_MAX / DS_NS_PER_SEC - 1)
 
 /* Parses RFC 3339 ("2026-01-01T00:00:00Z", "…T09:00:00.25+09:00") or integer epoch seconds.
  * Returns 0 or -EINVAL. */
@@ -255,6 +258,8 @@ struct ds_config {
     char *web_tokens[DS_CONFIG_MAX_LIST]; /* "name:scope:sha256hex" */
     bool web_mask_sources;
     int64_t web_max_clients, web_max_clients_per_address;
+    int64_t web_max_http_per_address; /* HTTP connections at once per address (IPv6: /64) */
+    int64_t web_header_timeout;       /* seconds to send the request headers */
     int64_t web_ring_events;
     int64_t web_stall_timeout; /* seconds */
     char *web_audit_log;       /* "" = <state_dir>/audit.log */
@@ -291,6 +296,10 @@ void ds_config_fini(struct ds_config *cfg);
  * "FILE: key 'a.b': expected …, got …" and returns -EINVAL (or -errno when unreadable). */
 DS_WARN_UNUSED int ds_config_load(struct ds_config *cfg, const char *path, char *err,
                                   size_t errlen);
+/* The same from JSON text in memory (len bytes, no terminating NUL needed); origin stands for
+ * the file name in errors. Leaves source_file as it was. */
+DS_WARN_UNUSED int ds_config_load_text(struct ds_config *cfg, const char *text, size_t len,
+                                       const char *origin, char *err, size_t errlen);
 #define DS_CONFIG_APPEND 1u /* list keys: append instead of replacing the list */
 
 /* Sets one key from text ("bucket_seconds", "30"), as a command-line flag does. List keys are

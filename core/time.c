@@ -21,9 +21,6 @@ static int parse_digits(const char **p, int n, int *out)
     return 0;
 }
 
-/* ds_time_ns spans 1677-09-21 to 2262-04-11; seconds kept inside it with room for a fraction */
-#define DS_TIME_MAX_SEC (INT64_MAX / DS_NS_PER_SEC - 1)
-
 static int days_in_month(int y, int m)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

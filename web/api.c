@@ -11,51 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOBS_MAX        64 /* queued REST queries; more get 503 */
-#define BODY_CHUNK      16384
-#define TIMELINE_POINTS 1440
-#define TOP_MAX         1000
-#define DEFAULT_RANGE   3600
-#define FEED_MAX        100000 /* sources per feed answer */
-#define FEED_RANGE_MAX  86400  /* the longest range a feed answer covers */
-
-enum job_kind {
-    JOB_SUMMARY,
-    JOB_TIMELINE,
-    JOB_TOP_PORTS,
-    JOB_TOP_COUNTRIES,
-    JOB_TOP_SOURCES,
-    JOB_SENSORS,
-    JOB_ALERTS,
-    JOB_SCANNERS,
-    JOB_HOST
-};
+#define JOBS_MAX   64 /* queued REST queries; more get 503 */
+#define BODY_CHUNK 16384
+#define FEED_MAX   100000 /* sources per feed answer */
 
 struct web_job {
     struct web_job *next;
     struct lws *wsi; /* service thread only */
     bool cancelled;  /* service thread only: the request went away */
-    enum job_kind kind;
-    int64_t from, to, step;
-    unsigned top;
-    char sensor[WEB_SENSOR_NAME_MAX];
-    bool mask;
-    int64_t bucket_seconds;
-    char org[80];        /* JOB_ALERTS: the organisation's stream, "" = the global one */
-    char alert_kind[24]; /* JOB_ALERTS: one kind, or "" */
-    struct ds_addr host; /* JOB_HOST */
-    /* JOB_SCANNERS: countries allowed ("" none = all), and the format */
-    unsigned n_cc;
-    char cc[64][3];
-    char format[8];
-    /* the audit record (service thread) */
-    bool audit;
-    char audit_token[80], audit_scope[16], endpoint[64];
+    struct web_query q;
     /* the answer */
     unsigned status;
     char *body;
     char *csv;
-    bool is_csv;
     size_t rows;
 };
 
@@ -133,9 +101,10 @@ static json_t *mask_sources(json_t *list)
 
 static void run_job(struct web_api *a, struct web_job *j)
 {
+    const struct web_query *q = &j->q;
     char err[512];
     json_t *r = NULL, *out = NULL;
-    const char *sensor = j->sensor[0] ? j->sensor : NULL;
+    const char *sensor = q->sensor[0] ? q->sensor : NULL;
 
     if (rds_conn_ensure(a->conn) < 0) {
         j->status = 503;
@@ -143,68 +112,68 @@ static void run_job(struct web_api *a, struct web_job *j)
         goto done;
     }
     err[0] = '\0';
-    switch (j->kind) {
-    case JOB_SUMMARY:
-    case JOB_TOP_PORTS:
-    case JOB_TOP_COUNTRIES:
-    case JOB_TOP_SOURCES:
-        r = rds_query_summary(a->conn, j->from, j->to, sensor, j->top, err, sizeof(err));
-        if (r && j->mask)
+    switch (q->kind) {
+    case WEB_QUERY_SUMMARY:
+    case WEB_QUERY_TOP_PORTS:
+    case WEB_QUERY_TOP_COUNTRIES:
+    case WEB_QUERY_TOP_SOURCES:
+        r = rds_query_summary(a->conn, q->from, q->to, sensor, q->top, err, sizeof(err));
+        if (r && q->mask)
             mask_sources(json_object_get(r, "top_sources"));
-        if (r && j->n_cc) {
+        if (r && q->n_cc) {
             /* a partner: only its countries' aggregates */
             json_t *all = json_object_get(r, "top_countries"), *keep = json_array(), *v;
             size_t i;
             json_array_foreach(all, i, v) {
                 const char *cc = json_string_value(json_object_get(v, "cc"));
-                for (unsigned k = 0; cc && k < j->n_cc; k++) {
-                    if (strcmp(cc, j->cc[k]) == 0)
+                for (unsigned k = 0; cc && k < q->n_cc; k++) {
+                    if (strcmp(cc, q->cc[k]) == 0)
                         json_array_append(keep, v);
                 }
             }
             json_object_set_new(r, "top_countries", keep);
             j->rows = json_array_size(keep);
         }
-        if (r && j->kind != JOB_SUMMARY) {
-            const char *key = j->kind == JOB_TOP_PORTS       ? "ports"
-                              : j->kind == JOB_TOP_COUNTRIES ? "countries"
-                                                             : "sources";
-            const char *from = j->kind == JOB_TOP_PORTS       ? "top_ports"
-                               : j->kind == JOB_TOP_COUNTRIES ? "top_countries"
-                                                              : "top_sources";
+        if (r && q->kind != WEB_QUERY_SUMMARY) {
+            const char *key = q->kind == WEB_QUERY_TOP_PORTS       ? "ports"
+                              : q->kind == WEB_QUERY_TOP_COUNTRIES ? "countries"
+                                                                   : "sources";
+            const char *from = q->kind == WEB_QUERY_TOP_PORTS       ? "top_ports"
+                               : q->kind == WEB_QUERY_TOP_COUNTRIES ? "top_countries"
+                                                                    : "top_sources";
             out = json_pack("{s:O,s:O,s:O}", "from", json_object_get(r, "from"), "to",
                             json_object_get(r, "to"), key, json_object_get(r, from));
             json_decref(r);
             r = NULL;
         }
         break;
-    case JOB_TIMELINE:
-        r = rds_query_timeline(a->conn, j->from, j->to, j->step, sensor, TIMELINE_POINTS, err,
+    case WEB_QUERY_TIMELINE:
+        r = rds_query_timeline(a->conn, q->from, q->to, q->step, sensor, WEB_TIMELINE_POINTS, err,
                                sizeof(err));
         break;
-    case JOB_ALERTS: {
+    case WEB_QUERY_ALERTS: {
         json_t *list =
-            rds_query_alerts(a->conn, j->org[0] ? j->org : NULL, j->from,
-                             j->alert_kind[0] ? j->alert_kind : NULL, 10000, err, sizeof(err));
+            rds_query_alerts(a->conn, q->org[0] ? q->org : NULL, q->from,
+                             q->alert_kind[0] ? q->alert_kind : NULL, 10000, err, sizeof(err));
         if (!list)
             break;
         j->rows = json_array_size(list);
         r = json_pack("{s:o}", "alerts", list);
         break;
     }
-    case JOB_SCANNERS: {
+    case WEB_QUERY_SCANNERS: {
         const char *ccs[64];
-        for (unsigned i = 0; i < j->n_cc; i++)
-            ccs[i] = j->cc[i];
+        for (unsigned i = 0; i < q->n_cc; i++)
+            ccs[i] = q->cc[i];
         json_t *feed =
-            rds_query_scanners(a->conn, j->from, j->to, ccs, j->n_cc, FEED_MAX, err, sizeof(err));
+            rds_query_scanners(a->conn, q->from, q->to, ccs, q->n_cc, FEED_MAX, err, sizeof(err));
         if (!feed)
             break;
         j->rows = json_array_size(json_object_get(feed, "scanners"));
-        if (strcmp(j->format, "stix") == 0) {
+        if (strcmp(q->format, "stix") == 0) {
             r = web_feed_stix(json_object_get(feed, "scanners"), "darkscope", ds_time_now());
             json_decref(feed);
-        } else if (strcmp(j->format, "csv") == 0) {
+        } else if (strcmp(q->format, "csv") == 0) {
             j->csv = web_feed_csv(json_object_get(feed, "scanners"));
             json_decref(feed);
             j->status = j->csv ? 200 : 500;
@@ -216,12 +185,12 @@ static void run_job(struct web_api *a, struct web_job *j)
         }
         break;
     }
-    case JOB_HOST:
-        r = rds_query_source(a->conn, &j->host, j->from, j->to, NULL, err, sizeof(err));
+    case WEB_QUERY_HOST:
+        r = rds_query_source(a->conn, &q->host, q->from, q->to, NULL, err, sizeof(err));
         if (r)
             j->rows = json_array_size(json_object_get(r, "records"));
         break;
-    case JOB_SENSORS: {
+    case WEB_QUERY_SENSORS: {
         json_t *all = rds_query_sensors(a->conn, err, sizeof(err)), *list, *rec;
         const char *name;
         if (!all)
@@ -468,23 +437,7 @@ static unsigned rate_check(const struct web_server *s, const char *key)
 
 /* ---- requests */
 
-static int parse_time_arg(const char *v, int64_t *out)
-{
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    ds_time_ns t;
-
-    if (*v && !*end && n >= 0) {
-        *out = n;
-        return 0;
-    }
-    if (ds_time_parse(v, &t) < 0)
-        return -1;
-    *out = t / DS_NS_PER_SEC;
-    return 0;
-}
-
-static const char *arg(struct lws *wsi, const char *name, char *buf, int len)
+static const char *url_arg(void *wsi, const char *name, char *buf, int len)
 {
     return lws_get_urlarg_by_name(wsi, name, buf, len);
 }
@@ -510,233 +463,29 @@ static void api_request(struct web_server *s, struct lws *wsi, struct http_pss *
                         enum web_scope scope, const struct web_token *tok)
 {
     struct web_api *a = s->api;
-    struct web_job j, *job;
-    char buf[200];
-    const char *v;
+    struct web_request rq = {
+        .path = path,
+        .arg = url_arg,
+        .arg_ctx = wsi,
+        .scope = scope,
+        .tok = tok,
+        .livenet = s->auth.subs ? s->auth.subs->livenet : NULL,
+        .bucket_seconds = sensors_bucket_seconds(s),
+        .mask = s->cfg->web_mask_sources,
+        .now = ds_time_now() / DS_NS_PER_SEC,
+    };
+    struct web_query q;
+    struct web_refusal r;
+    struct web_job *job;
 
-    memset(&j, 0, sizeof(j));
-    if (strcmp(path, "/api/v1/summary") == 0)
-        j.kind = JOB_SUMMARY;
-    else if (strcmp(path, "/api/v1/timeline") == 0)
-        j.kind = JOB_TIMELINE;
-    else if (strcmp(path, "/api/v1/top/ports") == 0)
-        j.kind = JOB_TOP_PORTS;
-    else if (strcmp(path, "/api/v1/top/countries") == 0)
-        j.kind = JOB_TOP_COUNTRIES;
-    else if (strcmp(path, "/api/v1/top/sources") == 0)
-        j.kind = JOB_TOP_SOURCES;
-    else if (strcmp(path, "/api/v1/sensors") == 0)
-        j.kind = JOB_SENSORS;
-    else if (strcmp(path, "/api/v1/alerts") == 0)
-        j.kind = JOB_ALERTS;
-    else if (strcmp(path, "/api/v1/feeds/scanners") == 0)
-        j.kind = JOB_SCANNERS;
-    else if (strncmp(path, "/api/v1/hosts/", 14) == 0 && ds_addr_parse(path + 14, &j.host) == 0)
-        j.kind = JOB_HOST;
-    else {
-        respond_error(s, wsi, p, 404, "no such endpoint");
+    if (web_request_parse(&rq, &q, &r) < 0) {
+        if (r.audit)
+            audit(s, q.audit_token, q.audit_scope, q.endpoint, r.status, 0);
+        if (r.www_auth)
+            p->www_auth = true;
+        respond_error(s, wsi, p, r.status, "%s", r.msg);
         return;
     }
-    if (j.kind == JOB_ALERTS) {
-        /* soc and admin read every alert, an organisation its own; nobody else */
-        snprintf(j.audit_token, sizeof(j.audit_token), "%s", tok ? tok->name : "-");
-        snprintf(j.audit_scope, sizeof(j.audit_scope), "%s", web_scope_names[scope]);
-        snprintf(j.endpoint, sizeof(j.endpoint), "%s", path);
-        j.audit = true;
-        if (scope != WEB_SCOPE_SOC && scope != WEB_SCOPE_ADMIN && scope != WEB_SCOPE_ORG) {
-            audit(s, j.audit_token, j.audit_scope, path, scope == WEB_SCOPE_NONE ? 401 : 403, 0);
-            if (scope == WEB_SCOPE_NONE)
-                p->www_auth = true;
-            respond_error(s, wsi, p, scope == WEB_SCOPE_NONE ? 401 : 403,
-                          scope == WEB_SCOPE_NONE ? "a valid bearer token is required"
-                                                  : "this token may not read alerts");
-            return;
-        }
-        if (scope == WEB_SCOPE_ORG)
-            snprintf(j.org, sizeof(j.org), "%s", tok->subject);
-        if ((v = arg(wsi, "kind=", buf, sizeof(buf)))) {
-            if (strcmp(v, "infected") && strcmp(v, "internal") && strcmp(v, "ddos_victim") &&
-                strcmp(v, "early_warning")) {
-                audit(s, j.audit_token, j.audit_scope, path, 400, 0);
-                respond_error(s, wsi, p, 400,
-                              "parameter 'kind': expected infected, internal, "
-                              "ddos_victim or early_warning");
-                return;
-            }
-            snprintf(j.alert_kind, sizeof(j.alert_kind), "%s", v);
-        }
-        j.from = 0;
-        if ((v = arg(wsi, "since=", buf, sizeof(buf))) && parse_time_arg(v, &j.from) < 0) {
-            audit(s, j.audit_token, j.audit_scope, path, 400, 0);
-            respond_error(s, wsi, p, 400, "parameter 'since': expected RFC 3339 or Unix seconds");
-            return;
-        }
-    } else if (j.kind == JOB_SCANNERS) {
-        /* soc and admin: every country; a partner: its countries; nobody else */
-        snprintf(j.audit_token, sizeof(j.audit_token), "%s", tok ? tok->name : "-");
-        snprintf(j.audit_scope, sizeof(j.audit_scope), "%s", web_scope_names[scope]);
-        snprintf(j.endpoint, sizeof(j.endpoint), "%s", path);
-        j.audit = true;
-        if (scope != WEB_SCOPE_SOC && scope != WEB_SCOPE_ADMIN && scope != WEB_SCOPE_PARTNER) {
-            audit(s, j.audit_token, j.audit_scope, path, scope == WEB_SCOPE_NONE ? 401 : 403, 0);
-            if (scope == WEB_SCOPE_NONE)
-                p->www_auth = true;
-            respond_error(s, wsi, p, scope == WEB_SCOPE_NONE ? 401 : 403,
-                          scope == WEB_SCOPE_NONE ? "a valid bearer token is required"
-                                                  : "this token may not read feeds");
-            return;
-        }
-        snprintf(j.format, sizeof(j.format), "json");
-        if ((v = arg(wsi, "format=", buf, sizeof(buf)))) {
-            if (strcmp(v, "json") && strcmp(v, "csv") && strcmp(v, "stix")) {
-                audit(s, j.audit_token, j.audit_scope, path, 400, 0);
-                respond_error(s, wsi, p, 400, "parameter 'format': expected json, csv or stix");
-                return;
-            }
-            snprintf(j.format, sizeof(j.format), "%s", v);
-        }
-        /* the countries asked for (cc=JP,ID), within what the token may see */
-        char want[64][3];
-        unsigned n_want = 0;
-        if ((v = arg(wsi, "cc=", buf, sizeof(buf)))) {
-            for (const char *q = v; *q && n_want < 64;) {
-                size_t n = strcspn(q, ",");
-                if (n != 2 || q[0] < 'A' || q[0] > 'Z' || q[1] < 'A' || q[1] > 'Z') {
-                    audit(s, j.audit_token, j.audit_scope, path, 400, 0);
-                    respond_error(
-                        s, wsi, p, 400,
-                        "parameter 'cc': expected two-letter country codes, comma-separated");
-                    return;
-                }
-                memcpy(want[n_want], q, 2);
-                want[n_want++][2] = '\0';
-                q += n + (q[n] == ',');
-            }
-        }
-        if (scope == WEB_SCOPE_PARTNER) {
-            for (unsigned i = 0; i < tok->n_countries; i++) {
-                bool asked = n_want == 0;
-                for (unsigned k = 0; k < n_want && !asked; k++)
-                    asked = strcmp(want[k], tok->countries[i]) == 0;
-                if (asked)
-                    memcpy(j.cc[j.n_cc++], tok->countries[i], 3);
-            }
-            if (j.n_cc == 0) {
-                /* nothing asked for is within the grant: an empty feed, not an error */
-                snprintf(j.cc[j.n_cc++], 3, "--");
-            }
-        } else {
-            for (unsigned k = 0; k < n_want; k++)
-                memcpy(j.cc[j.n_cc++], want[k], 3);
-        }
-        j.is_csv = strcmp(j.format, "csv") == 0;
-    } else if (j.kind == JOB_HOST) {
-        /* a host's history: soc and admin any, an organisation only its own hosts */
-        snprintf(j.audit_token, sizeof(j.audit_token), "%s", tok ? tok->name : "-");
-        snprintf(j.audit_scope, sizeof(j.audit_scope), "%s", web_scope_names[scope]);
-        snprintf(j.endpoint, sizeof(j.endpoint), "/api/v1/hosts/");
-        j.audit = true;
-        bool allowed = scope == WEB_SCOPE_SOC || scope == WEB_SCOPE_ADMIN;
-        if (scope == WEB_SCOPE_ORG && tok && tok->org >= 0 && s->auth.subs) {
-            struct agg_match m[64];
-            unsigned n = agg_trie_match(s->auth.subs->livenet, &j.host, m, 64);
-            for (unsigned i = 0; i < n && i < 64 && !allowed; i++)
-                allowed = (int)m[i].value == tok->org;
-        }
-        if (!allowed) {
-            /* the same answer whether or not the host was ever seen */
-            audit(s, j.audit_token, j.audit_scope, j.endpoint, scope == WEB_SCOPE_NONE ? 401 : 403,
-                  0);
-            if (scope == WEB_SCOPE_NONE)
-                p->www_auth = true;
-            respond_error(s, wsi, p, scope == WEB_SCOPE_NONE ? 401 : 403,
-                          scope == WEB_SCOPE_NONE ? "a valid bearer token is required"
-                                                  : "this token may not read this host");
-            return;
-        }
-    } else if (j.kind == JOB_TOP_COUNTRIES && scope == WEB_SCOPE_PARTNER) {
-        /* a partner's aggregates: the countries it is granted, among every country seen */
-        for (unsigned i = 0; i < tok->n_countries; i++)
-            memcpy(j.cc[j.n_cc++], tok->countries[i], 3);
-        snprintf(j.audit_token, sizeof(j.audit_token), "%s", tok->name);
-        snprintf(j.audit_scope, sizeof(j.audit_scope), "%s", web_scope_names[scope]);
-        snprintf(j.endpoint, sizeof(j.endpoint), "%s", path);
-        j.audit = true;
-    } else if (scope == WEB_SCOPE_ORG || scope == WEB_SCOPE_PARTNER) {
-        respond_error(s, wsi, p, 403, "this token may not use this endpoint");
-        return;
-    }
-    if (j.kind == JOB_ALERTS)
-        goto queue;
-    if (j.kind == JOB_SCANNERS && (v = arg(wsi, "since=", buf, sizeof(buf)))) {
-        int64_t since;
-        if (parse_time_arg(v, &since) < 0) {
-            audit(s, j.audit_token, j.audit_scope, path, 400, 0);
-            respond_error(s, wsi, p, 400, "parameter 'since': expected RFC 3339 or Unix seconds");
-            return;
-        }
-        j.from = since;
-        j.to = ds_time_now() / DS_NS_PER_SEC + 1;
-    }
-    j.to = ds_time_now() / DS_NS_PER_SEC + 1;
-    if ((v = arg(wsi, "to=", buf, sizeof(buf))) && parse_time_arg(v, &j.to) < 0) {
-        respond_error(s, wsi, p, 400, "parameter 'to': expected RFC 3339 or Unix seconds");
-        return;
-    }
-    j.from = j.to - DEFAULT_RANGE;
-    if ((v = arg(wsi, "from=", buf, sizeof(buf))) && parse_time_arg(v, &j.from) < 0) {
-        respond_error(s, wsi, p, 400, "parameter 'from': expected RFC 3339 or Unix seconds");
-        return;
-    }
-    if (j.from >= j.to) {
-        respond_error(s, wsi, p, 400, "parameter 'from': must be before 'to'");
-        return;
-    }
-    j.bucket_seconds = sensors_bucket_seconds(s);
-    j.step = j.bucket_seconds;
-    if ((v = arg(wsi, "step=", buf, sizeof(buf)))) {
-        char *end;
-        long long st = strtoll(v, &end, 10);
-        if (*end || st <= 0 || st % j.bucket_seconds) {
-            respond_error(s, wsi, p, 400,
-                          "parameter 'step': expected a positive multiple of %lld seconds",
-                          (long long)j.bucket_seconds);
-            return;
-        }
-        j.step = st;
-    }
-    if (j.kind == JOB_TIMELINE && (j.to - j.from + j.step - 1) / j.step > TIMELINE_POINTS) {
-        respond_error(s, wsi, p, 400, "parameter 'step': more than %d points; use a larger step",
-                      TIMELINE_POINTS);
-        return;
-    }
-    j.top = 10;
-    if ((v = arg(wsi, "top=", buf, sizeof(buf)))) {
-        char *end;
-        long long t = strtoll(v, &end, 10);
-        if (*end || t < 1 || t > TOP_MAX) {
-            respond_error(s, wsi, p, 400, "parameter 'top': expected 1 to %d", TOP_MAX);
-            return;
-        }
-        j.top = (unsigned)t;
-    }
-    if (j.kind == JOB_TOP_COUNTRIES && j.n_cc)
-        j.top = 300; /* every country, so the partner's are among them */
-    if ((v = arg(wsi, "sensor=", buf, sizeof(buf)))) {
-        struct web_names tmp = {0};
-        if (web_names_index(&tmp, v) < 0) {
-            respond_error(s, wsi, p, 400, "parameter 'sensor': expected a sensor name");
-            return;
-        }
-        snprintf(j.sensor, sizeof(j.sensor), "%s", v);
-    }
-    if (j.kind == JOB_SCANNERS && j.to - j.from > FEED_RANGE_MAX) {
-        audit(s, j.audit_token, j.audit_scope, path, 400, 0);
-        respond_error(s, wsi, p, 400, "parameter 'from': a feed covers at most 24 hours");
-        return;
-    }
-    j.mask = s->cfg->web_mask_sources;
-queue:
     pthread_mutex_lock(&a->lock);
     if (a->queued >= JOBS_MAX) {
         pthread_mutex_unlock(&a->lock);
@@ -749,8 +498,7 @@ queue:
         respond_error(s, wsi, p, 503, "out of memory");
         return;
     }
-    *job = j;
-    job->wsi = wsi;
+    *job = (struct web_job){.wsi = wsi, .q = q};
     *a->queue_tail = job;
     a->queue_tail = &job->next;
     a->queued++;
@@ -794,14 +542,14 @@ static void take_done(struct web_server *s)
     pthread_mutex_unlock(&a->lock);
     for (; j; j = n) {
         n = j->next;
-        if (j->audit)
-            audit(s, j->audit_token, j->audit_scope, j->endpoint, j->status, j->rows);
+        if (j->q.audit)
+            audit(s, j->q.audit_token, j->q.audit_scope, j->q.endpoint, j->status, j->rows);
         if (!j->cancelled) {
             struct http_pss *p = lws_wsi_user(j->wsi);
             p->job = NULL;
             respond(s, j->wsi, p, j->status,
-                    j->is_csv && j->status == 200 ? "text/csv; charset=utf-8"
-                                                  : "application/json; charset=utf-8",
+                    j->q.is_csv && j->status == 200 ? "text/csv; charset=utf-8"
+                                                    : "application/json; charset=utf-8",
                     j->body);
             j->body = NULL;
         }
@@ -910,6 +658,15 @@ static void metrics(struct web_server *s, struct lws *wsi, struct http_pss *p)
     for (unsigned i = 2; i <= 5; i++)
         ds_buf_addf(&b, "darkscope_http_requests_total{status=\"%uxx\"} %llu\n", i,
                     (unsigned long long)s->m.http[i]);
+    ds_buf_addf(&b,
+                "# HELP darkscope_http_connections HTTP connections open (this one too), websocket "
+                "clients not included.\n"
+                "# TYPE darkscope_http_connections gauge\ndarkscope_http_connections %u\n"
+                "# HELP darkscope_http_connections_refused_total Connections closed when accepted: "
+                "their address had web.max_http_connections_per_address open.\n"
+                "# TYPE darkscope_http_connections_refused_total counter\n"
+                "darkscope_http_connections_refused_total %llu\n",
+                s->peers.open, (unsigned long long)s->peers.refused);
     char *text = strdup(b.p ? b.p : "");
     ds_buf_fini(&b);
     respond(s, wsi, p, 200, "text/plain; version=0.0.4; charset=utf-8", text);

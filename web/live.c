@@ -12,9 +12,10 @@
 #define JOIN_BACKLOG    64           /* recent events a new client starts with */
 #define SNDBUF_BYTES    (256 * 1024) /* kernel send buffer per client: a stall shows soon */
 #define MSGS_PER_SECOND 5
+#define MSG_PIECES      64 /* frames (or 4 KiB pieces of one) a message may arrive in */
 
-const char *const web_close_names[] = {"normal", "binary",  "invalid_json",
-                                       "policy", "too_big", "stalled"};
+const char *const web_close_names[] = {"normal",  "binary",  "invalid_json", "policy",
+                                       "too_big", "stalled", "protocol",     "dropped"};
 
 struct web_client {
     struct web_client *next, **pprev;
@@ -23,7 +24,7 @@ struct web_client {
     enum web_scope scope;
     const struct web_token *tok; /* org and partner clients: what they are limited to */
     struct web_filter filter;
-    bool linked, hello_sent, subscribed_pending, closed_by_server;
+    bool linked, hello_sent, subscribed_pending, closed_by_server, peer_closed;
     uint64_t next_seq;
     uint64_t skipped_pending, skipped_total, sent_events, frames;
     uint64_t stats_gen_sent;
@@ -32,6 +33,7 @@ struct web_client {
     int64_t msg_sec;
     unsigned msg_n;
     size_t rx_len;
+    unsigned rx_pieces; /* of the message being received */
     char rx[WEB_MSG_MAX + 1];
 };
 
@@ -154,8 +156,9 @@ static void send_hello(struct web_server *s, struct web_client *c)
         hello, "sampling",
         json_pack("{s:I}", "max_events_per_second", (json_int_t)s->cfg->live_max_eps));
     json_object_set_new(hello, "limits",
-                        json_pack("{s:i,s:i}", "max_message_bytes", WEB_MSG_MAX,
-                                  "max_events_per_frame", WEB_FRAME_EVENTS));
+                        json_pack("{s:i,s:i,s:i}", "max_message_bytes", WEB_MSG_MAX,
+                                  "max_events_per_frame", WEB_FRAME_EVENTS, "max_backlog_events",
+                                  WEB_BACKLOG_EVENTS));
     json_object_foreach(s->sensor_info, name, rec) {
         int i = web_names_index(&s->names, name);
         json_array_append_new(
@@ -294,11 +297,13 @@ static void send_events(struct web_server *s, struct web_client *c)
         c->skipped_pending += tail - c->next_seq;
         c->next_seq = tail;
     }
-    if (to - c->next_seq > WEB_FRAME_EVENTS) {
-        c->skipped_pending += to - c->next_seq - WEB_FRAME_EVENTS;
-        c->next_seq = to - WEB_FRAME_EVENTS;
+    if (to - c->next_seq > WEB_BACKLOG_EVENTS) {
+        c->skipped_pending += to - c->next_seq - WEB_BACKLOG_EVENTS;
+        c->next_seq = to - WEB_BACKLOG_EVENTS;
     }
     from = c->next_seq;
+    if (to - from > WEB_FRAME_EVENTS)
+        to = from + WEB_FRAME_EVENTS; /* the rest goes in the next frame, right after this one */
     c->next_seq = to;
     const struct web_token *grant = c->scope == WEB_SCOPE_PARTNER ? c->tok : NULL;
     if (web_filter_is_all(&c->filter) && !grant) {
@@ -374,11 +379,36 @@ static void on_writeable(struct web_server *s, struct web_client *c)
         lws_callback_on_writable(c->wsi);
 }
 
-static int on_message(struct web_server *s, struct web_client *c)
+enum web_close web_live_message_parse(const char *msg, size_t len, struct web_filter *f, char *why,
+                                      size_t whylen)
 {
     json_error_t jerr;
-    json_t *msg = json_loadb(c->rx, c->rx_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr);
     const char *type;
+    enum web_close kind = WEB_CLOSE_NORMAL;
+
+    if (!root || !json_is_object(root)) {
+        snprintf(why, whylen, "expected a JSON object");
+        kind = WEB_CLOSE_INVALID;
+        goto done;
+    }
+    type = json_string_value(json_object_get(root, "type"));
+    if (!type || strcmp(type, "subscribe") != 0) {
+        snprintf(why, whylen, "unknown message type (only \"subscribe\")");
+        kind = WEB_CLOSE_POLICY;
+        goto done;
+    }
+    if (web_filter_parse(json_object_get(root, "filters"), f, why, whylen) < 0)
+        kind = WEB_CLOSE_POLICY;
+done:
+    json_decref(root);
+    return kind;
+}
+
+static int on_message(struct web_server *s, struct web_client *c)
+{
+    size_t len = c->rx_len;
+    enum web_close kind;
     char why[120];
     struct web_filter f;
     int64_t sec = ds_time_monotonic() / DS_NS_PER_SEC;
@@ -388,31 +418,29 @@ static int on_message(struct web_server *s, struct web_client *c)
         c->msg_sec = sec;
         c->msg_n = 0;
     }
-    if (++c->msg_n > MSGS_PER_SECOND) {
-        json_decref(msg);
+    if (++c->msg_n > MSGS_PER_SECOND)
         return close_with(s, c, WEB_CLOSE_POLICY, LWS_CLOSE_STATUS_POLICY_VIOLATION,
                           "more than 5 messages per second");
-    }
-    if (!msg || !json_is_object(msg)) {
-        json_decref(msg);
-        return close_with(s, c, WEB_CLOSE_INVALID, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
-                          "expected a JSON object");
-    }
-    type = json_string_value(json_object_get(msg, "type"));
-    if (!type || strcmp(type, "subscribe") != 0) {
-        json_decref(msg);
-        return close_with(s, c, WEB_CLOSE_POLICY, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                          "unknown message type (only \"subscribe\")");
-    }
-    if (web_filter_parse(json_object_get(msg, "filters"), &f, why, sizeof(why)) < 0) {
-        json_decref(msg);
-        return close_with(s, c, WEB_CLOSE_POLICY, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
-    }
-    json_decref(msg);
+    kind = web_live_message_parse(c->rx, len, &f, why, sizeof(why));
+    if (kind != WEB_CLOSE_NORMAL)
+        return close_with(s, c, kind,
+                          kind == WEB_CLOSE_INVALID ? LWS_CLOSE_STATUS_INVALID_PAYLOAD
+                                                    : LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                          why);
     c->filter = f;
     c->subscribed_pending = true;
     lws_callback_on_writable(c->wsi);
     return 0;
+}
+
+/* How a connection the server did not close ended: lws closes a client that breaks RFC 6455
+ * itself, with a close reason (1002, or 1007 for bad UTF-8) when it can parse the frame and
+ * without one when it cannot (a control frame over 125 bytes, a length with bit 63 set). */
+static enum web_close ended_how(const struct web_client *c, struct lws *wsi)
+{
+    if (c->peer_closed)
+        return WEB_CLOSE_NORMAL;
+    return lws_get_close_length(wsi) >= 2 ? WEB_CLOSE_PROTOCOL : WEB_CLOSE_DROPPED;
 }
 
 void web_live_check_stalls(struct web_server *s, ds_time_ns now)
@@ -487,11 +515,21 @@ int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         if (c->rx_len + len > WEB_MSG_MAX)
             return close_with(s, c, WEB_CLOSE_TOO_BIG, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                               "message over 4096 bytes");
+        /* empty continuation frames never fill the buffer: count the pieces too */
+        if (++c->rx_pieces > MSG_PIECES)
+            return close_with(s, c, WEB_CLOSE_POLICY, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                              "message in more than 64 frames");
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
             break;
+        c->rx_pieces = 0;
         return on_message(s, c);
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (c && c->linked)
+            c->peer_closed = true;
+        break;
 
     case LWS_CALLBACK_CLOSED:
         if (c && c->linked) {
@@ -500,8 +538,8 @@ int web_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
                 c->next->pprev = c->pprev;
             c->linked = false;
             s->n_clients--;
-            if (!c->closed_by_server)
-                s->m.closed[WEB_CLOSE_NORMAL]++;
+            if (!c->closed_by_server) /* those were counted when closed */
+                s->m.closed[ended_how(c, wsi)]++;
         }
         break;
 

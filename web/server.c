@@ -6,10 +6,13 @@
 
 #include <errno.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -17,6 +20,9 @@
  * a full 100 ms spacing causes, where a frame waits for the next kick and carries two batches */
 #define FRAME_INTERVAL_MS 90
 #define SCRATCH_BYTES     (512 * 1024)
+/* lws's own log lines at most this many a second: a flood of broken frames, each of which lws
+ * logs, must not become a flood of log lines */
+#define LWS_LINES_PER_SECOND 10
 
 struct srv {
     struct web_server s;
@@ -103,6 +109,105 @@ static void on_state(void *ctx, bool up)
     ds_log(up ? DS_LOG_INFO : DS_LOG_WARN, "web", "redis %s", up ? "connected" : "lost");
 }
 
+/* ---- connections per address */
+
+static bool peer_addr(struct lws *wsi, struct ds_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    memset(a, 0, sizeof(*a));
+    if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &len) < 0)
+        return false;
+    if (ss.ss_family == AF_INET) {
+        a->family = 4;
+        memcpy(a->b, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+        return true;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+        bool mapped = IN6_IS_ADDR_V4MAPPED(in6);
+        a->family = mapped ? 4 : 6;
+        memcpy(a->b, in6->s6_addr + (mapped ? 12 : 0), mapped ? 4 : 16);
+        return true;
+    }
+    return false;
+}
+
+/* Every accepted connection counts against its client address from accept until it closes or
+ * becomes a websocket client (web.max_clients_per_address limits those instead); one over
+ * web.max_http_connections_per_address is closed before anything is read. The count's id rides
+ * on the connection as lws's opaque user data. Returns -1 to close the connection. */
+static int track_connection(struct web_server *s, struct lws *wsi, enum lws_callback_reasons reason)
+{
+    struct ds_addr a;
+    unsigned id;
+
+    switch (reason) {
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        if (lws_get_opaque_user_data(wsi) || !peer_addr(wsi, &a))
+            return 0;
+        id = web_peers_admit(&s->peers, &a);
+        if (!id) {
+            char peer[DS_ADDR_STRLEN];
+            ds_log(DS_LOG_DEBUG, "web", "%s: over %lld connections, closed",
+                   ds_addr_format(&a, peer, sizeof(peer)),
+                   (long long)s->cfg->web_max_http_per_address);
+            return -1;
+        }
+        lws_set_opaque_user_data(wsi, (void *)(uintptr_t)id);
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_WSI_DESTROY:
+        web_peers_release(&s->peers, (unsigned)(uintptr_t)lws_get_opaque_user_data(wsi));
+        lws_set_opaque_user_data(wsi, NULL);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct web_server *s = web_server_of(wsi);
+
+    if (s && track_connection(s, wsi, reason) < 0)
+        return -1;
+    return web_http_callback(wsi, reason, user, in, len);
+}
+
+static int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct web_server *s = web_server_of(wsi);
+
+    if (s && track_connection(s, wsi, reason) < 0)
+        return -1;
+    return web_live_callback(wsi, reason, user, in, len);
+}
+
+/* ---- lws's log lines */
+
+static struct {
+    int64_t sec;
+    unsigned lines;
+    uint64_t dropped;
+} bridge_lines;
+
+/* Says how many of lws's lines were not logged; called when a new second starts. */
+static void bridge_flush(int64_t sec)
+{
+    if (sec == bridge_lines.sec)
+        return;
+    if (bridge_lines.dropped)
+        ds_log(DS_LOG_WARN, "lws", "%llu further lines not logged (at most %d a second)",
+               (unsigned long long)bridge_lines.dropped, LWS_LINES_PER_SECOND);
+    bridge_lines.sec = sec;
+    bridge_lines.lines = 0;
+    bridge_lines.dropped = 0;
+}
+
 /* ---- timers */
 
 static void on_tick(uv_timer_t *t)
@@ -131,6 +236,7 @@ static void on_tick(uv_timer_t *t)
     }
     web_live_check_stalls(s, now);
     web_live_kick(s);
+    bridge_flush(ds_time_monotonic() / DS_NS_PER_SEC);
 }
 
 static void on_kick(uv_timer_t *t)
@@ -224,6 +330,11 @@ static void lws_log_bridge(int level, const char *line)
 {
     size_t n = strlen(line);
 
+    bridge_flush(ds_time_monotonic() / DS_NS_PER_SEC);
+    if (++bridge_lines.lines > LWS_LINES_PER_SECOND) {
+        bridge_lines.dropped++;
+        return;
+    }
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
     ds_log(level & LLL_ERR    ? DS_LOG_ERROR
@@ -298,6 +409,7 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
     void *foreign[1];
     char err[512];
     int status = 0;
+    bool ctx_dying = false;
 
     if (!v)
         return 1;
@@ -322,6 +434,19 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
     detect_attribution(s);
     raise_fd_limit();
 
+    {
+        /* the key of the per-address counters: unknown outside, so no client can aim at
+         * another's counter */
+        uint64_t key[2] = {(uint64_t)ds_time_now(), (uint64_t)getpid()};
+        if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+            ds_log(DS_LOG_WARN, "web", "getrandom: %s (connection counters keyed by the clock)",
+                   strerror(errno));
+        if (web_peers_init(&s->peers, (unsigned)cfg->web_max_http_per_address, key) < 0) {
+            fprintf(stderr, "darkscope serve: out of memory\n");
+            status = 1;
+            goto out;
+        }
+    }
     s->stats = calloc(1, sizeof(*s->stats));
     s->scratch_len = SCRATCH_BYTES;
     s->scratch = malloc(LWS_PRE + s->scratch_len);
@@ -378,9 +503,9 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
     v->tick.data = v->kick.data = v->sigint.data = v->sigterm.data = v;
 
     v->protocols[0] =
-        (struct lws_protocols){"http", web_http_callback, web_http_pss_size(), 0, 0, NULL, 0};
+        (struct lws_protocols){"http", http_callback, web_http_pss_size(), 0, 0, NULL, 0};
     v->protocols[1] = (struct lws_protocols){
-        "darkscope.v1", web_live_callback, web_live_pss_size(), WEB_MSG_MAX, 0,
+        "darkscope.v1", live_callback, web_live_pss_size(), WEB_MSG_MAX, 0,
         NULL,           SCRATCH_BYTES /* a frame in one send(), not in 4 KiB pieces */};
     /* protocols[2] stays zero: 4.1.6 has no LWS_PROTOCOL_LIST_TERM */
     v->pvo_default = (struct lws_protocol_vhost_options){NULL, NULL, "default", "1"};
@@ -406,13 +531,22 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
         info.ssl_private_key_filepath = cfg->web_tls_key;
     }
     info.server_string = "darkscope";
+    /* web.header_timeout from accept (on a kept-alive connection, from the next request's first
+     * byte) to the last header line, however slowly they come (slowloris); then 30 s for the
+     * answer, since lws times the whole of it, query and sending included, and for a TLS
+     * handshake */
     info.timeout_secs = 30;
+    info.timeout_secs_ah_idle = (unsigned)cfg->web_header_timeout;
+    /* headers being read at once; further connections wait (within web.header_timeout) */
     info.max_http_header_pool = 256;
     info.pcontext = &s->ctx;
     foreign[0] = &v->loop;
     info.foreign_loops = foreign;
     s->ctx = lws_create_context(&info);
-    if (!s->ctx) {
+    /* on a foreign loop, lws 4.1 answers a listener it could not open with a context it has
+     * already begun to destroy, not with NULL: the loop must run before its second stage */
+    ctx_dying = s->ctx && !lws_get_vhost_by_name(s->ctx, "default");
+    if (!s->ctx || ctx_dying) {
         fprintf(stderr,
                 "darkscope serve: cannot listen on %s (address in use, not local, or TLS "
                 "files unreadable)\n",
@@ -449,7 +583,7 @@ int web_serve(const struct ds_config *cfg, const char *web_root)
     uv_run(&v->loop, UV_RUN_DEFAULT);
 out_loop:
     web_api_stop(s->api);
-    if (s->ctx)
+    if (s->ctx && !ctx_dying)
         lws_context_destroy(s->ctx);
     if (!s->stopping) {
         /* never started: close what was opened */
@@ -469,6 +603,7 @@ out_loop:
         ds_log(DS_LOG_DEBUG, "web", "event loop closed with handles open");
 out:
     web_api_free(s->api);
+    web_peers_fini(&s->peers);
     web_auth_fini(&s->auth);
     if (s->audit)
         fclose(s->audit);

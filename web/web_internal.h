@@ -13,9 +13,12 @@
 
 /* ---------------------------------------------------------------- events and the ring (ring.c) */
 
-#define WEB_SENSORS_MAX     256 /* distinct sensor names the server tracks */
-#define WEB_FILTER_VALUES   16
-#define WEB_FRAME_EVENTS    500 /* events per frame at most */
+#define WEB_SENSORS_MAX   256 /* distinct sensor names the server tracks */
+#define WEB_FILTER_VALUES 16
+#define WEB_FRAME_EVENTS  500 /* events per frame at most */
+/* events a client may lag behind the newest before the oldest are skipped (a burst larger
+ * than one frame is sent over several frames; a client further behind than this is stale) */
+#define WEB_BACKLOG_EVENTS  (4 * WEB_FRAME_EVENTS)
 #define WEB_MSG_MAX         4096
 #define WEB_SENSOR_NAME_MAX 65
 
@@ -187,6 +190,96 @@ char *web_feed_csv(const json_t *feed);
 /* SHA-256 of data. */
 void web_sha256(const void *data, size_t len, uint8_t out[32]);
 
+/* ---------------------------------------------------------------- REST requests (request.c) */
+
+#define WEB_TIMELINE_POINTS 1440 /* points of a timeline answer at most */
+
+enum web_query_kind {
+    WEB_QUERY_SUMMARY,
+    WEB_QUERY_TIMELINE,
+    WEB_QUERY_TOP_PORTS,
+    WEB_QUERY_TOP_COUNTRIES,
+    WEB_QUERY_TOP_SOURCES,
+    WEB_QUERY_SENSORS,
+    WEB_QUERY_ALERTS,
+    WEB_QUERY_SCANNERS,
+    WEB_QUERY_HOST,
+};
+
+/* What a REST request asks the query thread for. */
+struct web_query {
+    enum web_query_kind kind;
+    int64_t from, to, step; /* Unix seconds: [from, to); alerts: from = since */
+    unsigned top;
+    char sensor[WEB_SENSOR_NAME_MAX]; /* "" = every sensor */
+    bool mask;                        /* web.mask_sources */
+    int64_t bucket_seconds;
+    char org[80];        /* alerts: the organisation's stream, "" = the global one */
+    char alert_kind[24]; /* alerts: one kind, or "" */
+    struct ds_addr host; /* host */
+    /* scanners and a partner's top countries: countries allowed (none = all), and the format */
+    unsigned n_cc;
+    char cc[64][3];
+    char format[8];
+    bool is_csv;
+    /* the audit record: alerts, feeds, hosts and a partner's aggregates */
+    bool audit;
+    char audit_token[80], audit_scope[16], endpoint[64];
+};
+
+/* Why a request is refused: HTTP status and message, whether the refusal is a line in the audit
+ * log, and whether the answer asks for a bearer token (WWW-Authenticate). */
+struct web_refusal {
+    unsigned status;
+    bool audit, www_auth;
+    char msg[160];
+};
+
+/* One parameter of a request by name ("from="), as lws_get_urlarg_by_name() reads it: the value
+ * copied into buf (len bytes with the NUL), NULL when absent. */
+typedef const char *(*web_arg_fn)(void *ctx, const char *name, char *buf, int len);
+
+struct agg_trie;
+struct web_request {
+    const char *path; /* without the query string */
+    web_arg_fn arg;
+    void *arg_ctx;
+    enum web_scope scope;
+    const struct web_token *tok;    /* the caller's token; never NULL for org and partner scopes */
+    const struct agg_trie *livenet; /* the organisations' ranges; NULL without subscribers */
+    int64_t bucket_seconds;         /* the sensors' bucket length (> 0): steps are multiples */
+    bool mask;                      /* web.mask_sources */
+    int64_t now;                    /* wall clock, Unix seconds */
+};
+
+/* Turns a REST request into a query, with what each scope may ask enforced. Returns 0 with q
+ * filled, or -1 with r filled (and q's audit record when r->audit). Pure: no I/O, no clock. */
+int web_request_parse(const struct web_request *rq, struct web_query *q, struct web_refusal *r);
+
+/* ---------------------------------------------------------------- per-address limits (peers.c) */
+
+#define WEB_PEER_SLOTS 65536 /* counters; a power of two */
+
+/* HTTP connections open per client address (an IPv6 client's /64), each counted from accept
+ * until it closes or becomes a websocket client. */
+struct web_peers {
+    unsigned max;    /* per address */
+    uint64_t key[2]; /* the hash key, random per server */
+    uint32_t *n;     /* WEB_PEER_SLOTS counters */
+    unsigned open;   /* connections counted now */
+    uint64_t refused;
+};
+
+/* Returns 0, or -ENOMEM. */
+DS_WARN_UNUSED int web_peers_init(struct web_peers *p, unsigned max_per_address,
+                                  const uint64_t key[2]);
+void web_peers_fini(struct web_peers *p);
+/* Counts a new connection from a. Returns an id for web_peers_release (never 0), or 0 when the
+ * address already has max connections (counted in refused; nothing to release). */
+unsigned web_peers_admit(struct web_peers *p, const struct ds_addr *a);
+/* The connection with that id (0: none) ended. */
+void web_peers_release(struct web_peers *p, unsigned id);
+
 /* ---------------------------------------------------------------- the server (server.c) */
 
 struct web_job;
@@ -194,23 +287,27 @@ struct web_client;
 
 #define WEB_ALERTS_KEPT 32
 
+/* Why a websocket connection ended (darkscope_ws_closed_total's reason). */
+enum web_close {
+    WEB_CLOSE_NORMAL,   /* the client closed it */
+    WEB_CLOSE_BINARY,   /* our 1003 */
+    WEB_CLOSE_INVALID,  /* our 1007: not a JSON object */
+    WEB_CLOSE_POLICY,   /* our 1008 */
+    WEB_CLOSE_TOO_BIG,  /* our 1009 */
+    WEB_CLOSE_STALLED,  /* web.stall_timeout */
+    WEB_CLOSE_PROTOCOL, /* lws closed it for a frame RFC 6455 forbids (1002, 1007 bad UTF-8) */
+    WEB_CLOSE_DROPPED,  /* ended without a close handshake (gone, or a frame lws cannot parse) */
+    WEB_CLOSE_N,
+};
+extern const char *const web_close_names[];
+
 struct web_metrics {
     uint64_t frames_sent, events_sent, events_skipped, stats_sent, alerts_sent;
-    uint64_t closed[6]; /* enum web_close */
+    uint64_t closed[WEB_CLOSE_N];
     uint64_t batches, bad_batches;
     uint64_t http[6]; /* 2xx … 5xx by hundreds; [0] other */
     uint64_t clients_refused;
 };
-
-enum web_close {
-    WEB_CLOSE_NORMAL,
-    WEB_CLOSE_BINARY,
-    WEB_CLOSE_INVALID,
-    WEB_CLOSE_POLICY,
-    WEB_CLOSE_TOO_BIG,
-    WEB_CLOSE_STALLED,
-};
-extern const char *const web_close_names[];
 
 struct web_server {
     const struct ds_config *cfg;
@@ -228,8 +325,9 @@ struct web_server {
     bool stopping;
     bool switch_user; /* started as root: runs as user once listening */
     struct ds_user user;
-    char attribution[16]; /* "dbip" when the GeoIP data needs DB-IP's link */
-    FILE *audit;          /* web.audit_log, or NULL */
+    struct web_peers peers; /* HTTP connections per address */
+    char attribution[16];   /* "dbip" when the GeoIP data needs DB-IP's link */
+    FILE *audit;            /* web.audit_log, or NULL */
 
     /* websocket clients */
     struct web_client *clients;
@@ -263,6 +361,12 @@ void web_live_kick(struct web_server *s);
 void web_live_check_stalls(struct web_server *s, ds_time_ns now);
 /* Client counts for /metrics. */
 unsigned web_live_clients(const struct web_server *s);
+/* Parses one message a client sent (len bytes of text; only {"type":"subscribe","filters":…}
+ * is accepted). Returns WEB_CLOSE_NORMAL with *f set, or how to close the client
+ * (WEB_CLOSE_INVALID: not a JSON object, WEB_CLOSE_POLICY: any other message) with why filled.
+ * Pure. */
+enum web_close web_live_message_parse(const char *msg, size_t len, struct web_filter *f, char *why,
+                                      size_t whylen);
 
 /* api.c: HTTP (REST, /healthz, /metrics, tokens) and the query thread */
 struct web_api *web_api_new(struct web_server *s, char *err, size_t errlen);

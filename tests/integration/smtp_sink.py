@@ -3,14 +3,24 @@
 is written to DIR/NNNN.eml with its envelope in DIR/NNNN.json. While DIR/reject exists, DATA is
 answered with the code and text in that file (e.g. "451 try again later") instead of 250.
 
+While DIR/hold exists the answer to DATA is held back (a slow server): the sink writes
+DIR/holding when a message waits, and answers once the file is gone (at most HOLD_MAX_S). A
+message is stored at the moment its 250 is sent, as a real server takes responsibility for it
+then (RFC 5321, 6.1): a client that goes away while its answer is held (killed, timed out)
+delivers nothing, and the sink appends a line to DIR/aborted instead.
+
 usage: smtp_sink.py DIR PORT   (runs until SIGTERM)"""
+import asyncio
 import json
 import os
 import signal
 import sys
 import threading
+import time
 
 from aiosmtpd.controller import Controller
+
+HOLD_MAX_S = 300
 
 out, port = sys.argv[1], int(sys.argv[2])
 os.makedirs(out, exist_ok=True)
@@ -23,11 +33,26 @@ class Sink:
         if os.path.exists(reject):
             with open(reject) as f:
                 return f.read().strip() or "451 try again later"
+        hold = os.path.join(out, "hold")
+        if os.path.exists(hold):
+            with open(os.path.join(out, "holding"), "w") as f:
+                f.write(str(time.time()))
+            try:
+                end = time.time() + HOLD_MAX_S
+                while os.path.exists(hold) and time.time() < end:
+                    await asyncio.sleep(0.02)
+            except asyncio.CancelledError:  # the client went away before its answer
+                with lock, open(os.path.join(out, "aborted"), "a") as f:
+                    f.write(f"{time.time()} {len(envelope.original_content or b'')} bytes\n")
+                raise
+            finally:
+                os.unlink(os.path.join(out, "holding"))
         with lock:
             n = len([f for f in os.listdir(out) if f.endswith(".eml")])
             base = os.path.join(out, "%04d" % n)
             with open(base + ".json", "w") as f:
-                json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos}, f)
+                json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                           "t": time.time()}, f)
             with open(base + ".eml.tmp", "wb") as f:
                 f.write(envelope.original_content or envelope.content)
             os.rename(base + ".eml.tmp", base + ".eml")

@@ -477,6 +477,36 @@ static void test_load_directory(void **state)
     ds_config_fini(&cfg);
 }
 
+/* From memory: the same keys and errors as from a file, named by origin; no source file. The
+ * text need not end in a NUL (only len bytes are read). */
+static void test_load_text(void **state)
+{
+    static const char good[] = "{\"bucket_seconds\": 300, \"sensor\": {\"name\": \"tokyo-1\"}}XX";
+    static const char bad[] = "{\"bucket_seconds\": 300,\n \"retention\": }";
+    struct ds_config cfg;
+    char err[512] = "";
+
+    (void)state;
+    ds_config_init(&cfg);
+    assert_int_equal(ds_config_load_text(&cfg, good, sizeof(good) - 3, "inline", err, sizeof(err)),
+                     0);
+    assert_string_equal(err, "");
+    assert_int_equal(cfg.bucket_seconds, 300);
+    assert_string_equal(cfg.sensor_name, "tokyo-1");
+    assert_null(cfg.source_file);
+    assert_int_equal(ds_config_load_text(&cfg, bad, strlen(bad), "inline", err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "inline:2:15: invalid JSON: unexpected token near '}'");
+    assert_int_equal(ds_config_load_text(&cfg, "[]", 2, "inline", err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "inline: expected a JSON object at the top level, got a list");
+    assert_int_equal(
+        ds_config_load_text(&cfg, "{\"bucket_seconds\": 7200}", 24, "inline", err, sizeof(err)),
+        -EINVAL);
+    assert_string_equal(err, "inline: key 'bucket_seconds': expected an integer from 10 to 3600, "
+                             "got 7200");
+    ds_config_fini(&cfg);
+}
+
 /* ---------------------------------------------------------------- ds_config_finish */
 
 /* A bucket length that is in range but does not divide an hour loads, and finish refuses it. */
@@ -923,6 +953,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_load_error_short_buffer),
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_load_directory),
+        cmocka_unit_test(test_load_text),
         cmocka_unit_test(test_finish_bucket_divisor),
         cmocka_unit_test(test_finish_retention_shorter_than_bucket),
         cmocka_unit_test(test_finish_speed_modes),

@@ -369,13 +369,153 @@ static void test_auth(void **state)
     ds_config_fini(&cfg);
 }
 
+/* A client's message: only a subscription, with its filters; anything else says how to close. */
+static void test_live_message(void **state)
+{
+    static const char sub[] = "{\"type\":\"subscribe\",\"filters\":{\"port\":[23]}}";
+    struct web_filter f;
+    char why[120];
+
+    (void)state;
+    assert_int_equal(web_live_message_parse(sub, strlen(sub), &f, why, sizeof(why)),
+                     WEB_CLOSE_NORMAL);
+    assert_int_equal(f.n_ports, 1);
+    assert_int_equal(f.ports[0], 23);
+    assert_int_equal(web_live_message_parse("{\"type\":\"subscribe\"}", 20, &f, why, sizeof(why)),
+                     WEB_CLOSE_NORMAL);
+    assert_true(web_filter_is_all(&f));
+    assert_int_equal(web_live_message_parse("[1]", 3, &f, why, sizeof(why)), WEB_CLOSE_INVALID);
+    assert_string_equal(why, "expected a JSON object");
+    assert_int_equal(web_live_message_parse("{\"type\":\"hello\"}", 16, &f, why, sizeof(why)),
+                     WEB_CLOSE_POLICY);
+    assert_string_equal(why, "unknown message type (only \"subscribe\")");
+    assert_int_equal(web_live_message_parse("{\"type\":\"subscribe\",\"filters\":{\"x\":1}}", 38,
+                                            &f, why, sizeof(why)),
+                     WEB_CLOSE_POLICY);
+    assert_string_equal(why, "unknown filter 'x'");
+}
+
+/* REST parameters from a query string "a=1&b=2" (no decoding: the tests need none). */
+static const char *args_of(void *ctx, const char *name, char *buf, int len)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = ctx; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (strncmp(p, name, n) == 0) {
+            snprintf(buf, (size_t)len, "%.*s", (int)strcspn(p + n, "&"), p + n);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static int request(const char *path, const char *args, enum web_scope scope,
+                   const struct web_token *tok, struct web_query *q, struct web_refusal *r)
+{
+    struct web_request rq = {
+        .path = path,
+        .arg = args_of,
+        .arg_ctx = (void *)args,
+        .scope = scope,
+        .tok = tok,
+        .bucket_seconds = 60,
+        .mask = true,
+        .now = 1700000000,
+    };
+    return web_request_parse(&rq, q, r);
+}
+
+static void test_request(void **state)
+{
+    const struct web_token partner = {.name = "partner:jpcert",
+                                      .scope = WEB_SCOPE_PARTNER,
+                                      .subject = "jpcert",
+                                      .org = -1,
+                                      .n_countries = 2,
+                                      .countries = {"JP", "ID"}};
+    const struct web_token soc = {.name = "soc-team", .scope = WEB_SCOPE_SOC, .org = -1};
+    struct web_query q;
+    struct web_refusal r;
+
+    (void)state;
+    /* defaults: the last hour up to now, one bucket per step, the top 10 */
+    assert_int_equal(request("/api/v1/summary", "", WEB_SCOPE_VIEWER, NULL, &q, &r), 0);
+    assert_int_equal(q.kind, WEB_QUERY_SUMMARY);
+    assert_int_equal(q.to, 1700000001);
+    assert_int_equal(q.from, 1700000001 - 3600);
+    assert_int_equal(q.step, 60);
+    assert_int_equal(q.top, 10);
+    assert_true(q.mask);
+    assert_false(q.audit);
+
+    assert_int_equal(request("/api/v1/timeline",
+                             "from=2023-11-14T00:00:00Z&to=1699966800&step=600&sensor=tokyo-1",
+                             WEB_SCOPE_NONE, NULL, &q, &r),
+                     0);
+    assert_int_equal(q.from, 1699920000);
+    assert_int_equal(q.to, 1699966800);
+    assert_int_equal(q.step, 600);
+    assert_string_equal(q.sensor, "tokyo-1");
+
+    assert_int_equal(request("/api/v1/nope", "", WEB_SCOPE_ADMIN, NULL, &q, &r), -1);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(request("/api/v1/hosts/not-an-address", "", WEB_SCOPE_ADMIN, NULL, &q, &r),
+                     -1);
+    assert_int_equal(r.status, 404);
+
+    /* alerts: 401 asking for a token without one, 403 and audited for a viewer */
+    assert_int_equal(request("/api/v1/alerts", "", WEB_SCOPE_NONE, NULL, &q, &r), -1);
+    assert_int_equal(r.status, 401);
+    assert_true(r.www_auth && r.audit);
+    assert_string_equal(q.audit_token, "-");
+    assert_int_equal(
+        request("/api/v1/alerts", "kind=infected&since=1699990000", WEB_SCOPE_SOC, &soc, &q, &r),
+        0);
+    assert_int_equal(q.from, 1699990000);
+    assert_string_equal(q.alert_kind, "infected");
+    assert_string_equal(q.audit_token, "soc-team");
+    assert_string_equal(q.endpoint, "/api/v1/alerts");
+
+    /* a partner's feed: only its countries, whatever it asks for */
+    assert_int_equal(request("/api/v1/feeds/scanners", "cc=JP,KR&format=csv", WEB_SCOPE_PARTNER,
+                             &partner, &q, &r),
+                     0);
+    assert_int_equal(q.n_cc, 1);
+    assert_string_equal(q.cc[0], "JP");
+    assert_true(q.is_csv);
+    assert_int_equal(
+        request("/api/v1/feeds/scanners", "cc=KR", WEB_SCOPE_PARTNER, &partner, &q, &r), 0);
+    assert_int_equal(q.n_cc, 1);
+    assert_string_equal(q.cc[0], "--");
+    assert_int_equal(request("/api/v1/summary", "", WEB_SCOPE_PARTNER, &partner, &q, &r), -1);
+    assert_int_equal(r.status, 403);
+    assert_false(r.audit);
+
+    /* bounds: times the query thread can turn into nanoseconds, steps it can round to */
+    assert_int_equal(request("/api/v1/summary", "to=9300000000", WEB_SCOPE_VIEWER, NULL, &q, &r),
+                     -1);
+    assert_string_equal(r.msg, "parameter 'to': expected RFC 3339 or Unix seconds");
+    assert_int_equal(
+        request("/api/v1/summary", "from=1969-12-31T23:00:00Z", WEB_SCOPE_VIEWER, NULL, &q, &r),
+        -1);
+    assert_int_equal(r.status, 400);
+    assert_int_equal(
+        request("/api/v1/timeline", "step=9223372036854775800", WEB_SCOPE_VIEWER, NULL, &q, &r),
+        -1);
+    assert_string_equal(r.msg, "parameter 'step': expected a positive multiple of 60 seconds");
+    assert_int_equal(request("/api/v1/timeline", "from=0&step=60", WEB_SCOPE_VIEWER, NULL, &q, &r),
+                     -1);
+    assert_string_equal(r.msg, "parameter 'step': more than 1440 points; use a larger step");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_parse), cmocka_unit_test(test_ring),
         cmocka_unit_test(test_filters),     cmocka_unit_test(test_event_json),
         cmocka_unit_test(test_stats),       cmocka_unit_test(test_sensor_public),
-        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_auth),        cmocka_unit_test(test_live_message),
+        cmocka_unit_test(test_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
