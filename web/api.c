@@ -1,7 +1,7 @@
 /* HTTP: bearer tokens, the REST API (docs/websocket-protocol.md), /healthz and /metrics. REST
- * queries run on one query thread with its own synchronous Redis connection; the service thread
- * queues a job, and the thread hands the answer back through lws_cancel_service(), so a slow or
- * unreachable Redis never stalls the websockets. */
+ * requests are parsed by request.c; their queries run on one query thread with its own
+ * synchronous Redis connection: the service thread queues a job, and the thread hands the answer
+ * back through lws_cancel_service(), so a slow or unreachable Redis never stalls the websockets. */
 #include "aggregator/aggregator.h"
 #include "redis/redis.h"
 #include "web/web_internal.h"

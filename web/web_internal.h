@@ -1,5 +1,6 @@
 /* web internals: the event ring and filters (ring.c), live statistics (stats.c), access tokens
- * (auth.c), the REST API (api.c), the websocket protocol (live.c) and the server (server.c).
+ * (auth.c), REST requests (request.c) and the REST API (api.c), the websocket protocol (live.c)
+ * and the server (server.c).
  * Not included outside web/. Everything except the REST query thread runs on the server's one
  * libuv loop thread. */
 #ifndef WEB_INTERNAL_H

@@ -31,7 +31,8 @@ c = dslib.Checker("stalled websocket clients")
 work = dslib.tmpdir()
 redis = dslib.Redis()
 srv = dslib.Serve(redis, extra=["--set", f"web.stall_timeout={STALL_TIMEOUT_S}",
-                                "--set", f"web.max_clients_per_address={STALLED + 8}"])
+                                "--set", f"web.max_clients_per_address={STALLED + 8}",
+                                "--set", f"web.max_http_connections_per_address={STALLED + 8}"])
 DURATION = 30
 start = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 pcap, truth = dslib.gen(work, extra=["--seed", "6", "--rate", "4000", "--duration", str(DURATION),
@@ -52,13 +53,18 @@ def metric(name):
 
 
 def stalled_client():
-    """Upgrades, then never reads a byte."""
+    """Upgrades, reads the answer's status line, then never reads again; None when refused."""
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
     s.connect(("127.0.0.1", srv.port))
     s.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-    return s
+    try:
+        ok = s.recv(12) == b"HTTP/1.1 101"
+    except OSError:
+        ok = False
+    return s if ok else s.close()
 
 
 async def reader(seconds):
@@ -82,6 +88,7 @@ async def main():
     rss0 = srv.rss_kib()
     attached = time.time()
     socks = [stalled_client() for _ in range(STALLED)]
+    upgraded = sum(1 for x in socks if x)
     peak, closed_at = rss0, None
     deadline = time.time() + WAIT_S
     while time.time() < deadline:
@@ -94,15 +101,17 @@ async def main():
     rss_after = srv.rss_kib()
     msgs = await task
     for s in socks:
-        s.close()
-    return msgs, rss0, peak, rss_after, attached, closed_at
+        if s:
+            s.close()
+    return msgs, rss0, peak, rss_after, attached, closed_at, upgraded
 
 
-msgs, rss0, peak, rss_after, attached, closed_at = asyncio.run(main())
+msgs, rss0, peak, rss_after, attached, closed_at, upgraded = asyncio.run(main())
 cap.communicate(timeout=DURATION + 60)
 c.eq("capture exit status", cap.returncode, 0)
 time.sleep(1.5)
 
+c.eq("every stalled client was upgraded", upgraded, STALLED)
 closed = metric("darkscope_ws_closed_total{reason=\"stalled\"}")
 c.eq("every stalled client was closed as stalled", closed, STALLED)
 took = closed_at - attached if closed_at else None

@@ -354,6 +354,36 @@ static void test_index_entries(void **state)
     ds_buf_fini(&b);
 }
 
+/* A write Redis refuses (here OOM; MISCONF when its disk is full) names the refusal, not only
+ * the EXECABORT that EXEC answers, and applies nothing. */
+static void test_refused_write_names_the_cause(void **state)
+{
+    struct rds_write_opts o = {3600, 7200};
+    struct rds_bucket b;
+    struct one_source src;
+    char err[256];
+    struct rds_conn *c = rds_conn_new(url, NULL, NULL, err, sizeof(err));
+    redisContext *ctx = redisConnectUnix(sock);
+    redisReply *r;
+
+    (void)state;
+    assert_non_null(c);
+    assert_non_null(ctx);
+    r = redisCommand(ctx, "CONFIG SET maxmemory 1");
+    freeReplyObject(r);
+    assert_int_equal(rds_conn_ensure(c), 0);
+    bucket_init(&b, &src, 0x3333, true);
+    assert_true(rds_bucket_write(c, &b, &o) < 0);
+    assert_non_null(strstr(rds_conn_error(c), "EXEC: OOM"));
+    r = redisCommand(ctx, "CONFIG SET maxmemory 0");
+    freeReplyObject(r);
+    r = redisCommand(ctx, "EXISTS ds:v1:{unit:1546300800}:flush:0000000000003333");
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    redisFree(ctx);
+    rds_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_index_trim),
         cmocka_unit_test(test_records_through_index),
         cmocka_unit_test(test_index_entries),
+        cmocka_unit_test(test_refused_write_names_the_cause),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);
 }
