@@ -36,6 +36,9 @@ struct tx {
     unsigned n_keys;
     int err;
     redisReply *error; /* the first error among the queued commands' replies (owned) */
+    /* a bucket write that adds to what is there (a late part, or a second writer of the bucket,
+     * e.g. a capture restarted within it): records go to a part, counters are added */
+    bool late;
 };
 
 static int tx_send(struct tx *t)
@@ -174,15 +177,22 @@ static void totals_incr(struct tx *t, const char *key, const struct rds_totals *
 
 #define HINCR_PAIRS 2000
 
+/* Many (field, count) pairs for one hash: added (EVAL of HINCR_MANY) — or, when the hash cannot
+ * exist yet (the first write of a bucket, checked under WATCH), simply set with one HSET per
+ * 2,000 pairs, which costs Redis a fraction of the script's HINCRBY per field. */
 struct hincr {
     struct tx *t;
     const char *key;
     size_t pairs;
+    bool set; /* the hash is new: HSET */
 };
 
 static void hincr_add(struct hincr *h, const char *field, uint64_t v)
 {
-    if (h->pairs == 0) {
+    if (h->pairs == 0 && h->set) {
+        tx_arg(h->t, "HSET");
+        tx_arg(h->t, h->key);
+    } else if (h->pairs == 0) {
         tx_arg(h->t, "EVAL");
         tx_arg(h->t, HINCR_MANY);
         tx_arg(h->t, "1");
@@ -203,9 +213,9 @@ static void hincr_end(struct hincr *h)
     h->pairs = 0;
 }
 
-static void ports_incr(struct tx *t, const char *key, const struct rds_bucket *b)
+static void ports_incr(struct tx *t, const char *key, const struct rds_bucket *b, bool first)
 {
-    struct hincr h = {t, key, 0};
+    struct hincr h = {t, key, 0, first};
     char f[32];
 
     for (size_t i = 0; i < b->n_ports; i++) {
@@ -220,9 +230,9 @@ static void ports_incr(struct tx *t, const char *key, const struct rds_bucket *b
         tx_expire_later(t, key);
 }
 
-static void countries_incr(struct tx *t, const char *key, const struct rds_bucket *b)
+static void countries_incr(struct tx *t, const char *key, const struct rds_bucket *b, bool first)
 {
-    struct hincr h = {t, key, 0};
+    struct hincr h = {t, key, 0, first};
     char f[16];
 
     for (size_t i = 0; i < b->n_countries; i++) {
@@ -364,7 +374,7 @@ static void shard_out_init(struct shard_out *o, struct tx *t, const struct rds_b
     char part[16];
 
     o->t = t;
-    o->late = b->late;
+    o->late = t->late;
     snprintf(part, sizeof(part), "%srec:", kind);
     rds_key_bucket(o->rec_prefix, sizeof(o->rec_prefix), b->sensor, b->start, part);
     o->h = (struct shard_hset){t, key, 0, false};
@@ -452,7 +462,7 @@ static void write_sources(struct tx *t, const struct rds_bucket *b, const char *
     shard_out_end(&o);
     /* ZADD INCR takes one member: late parts add with ZINCRBY one by one, whole buckets ZADD */
     for (size_t i = 0; i < top.n;) {
-        if (b->late) {
+        if (t->late) {
             tx_arg(t, "ZINCRBY");
             tx_arg(t, topkey);
             tx_argu(t, top.e[i].packets);
@@ -553,7 +563,7 @@ static void write_hlls(struct tx *t, const struct rds_bucket *b)
 
 static void write_seconds(struct tx *t, const struct rds_bucket *b, const char *key)
 {
-    struct hincr h = {t, key, 0};
+    struct hincr h = {t, key, 0, !t->late};
     char f[24];
 
     for (int64_t i = 0; i < b->seconds; i++) {
@@ -569,9 +579,12 @@ static void write_seconds(struct tx *t, const struct rds_bucket *b, const char *
 
 /* Starts a guarded transaction: 1 when the guard exists already (nothing to do), 0 when MULTI
  * was queued, -EIO on errors. */
-static int tx_begin(struct tx *t, const char *guard)
+/* WATCH the guard (and `also`, when given: *also_exists tells whether it exists); 1 when the
+ * guard exists (this flush was applied already), 0 with MULTI sent, -errno. */
+static int tx_begin(struct tx *t, const char *guard, const char *also, bool *also_exists)
 {
-    redisReply *r = redisCommand(t->ctx, "WATCH %s", guard);
+    redisReply *r = also ? redisCommand(t->ctx, "WATCH %s %s", guard, also)
+                         : redisCommand(t->ctx, "WATCH %s", guard);
 
     if (!r || r->type == REDIS_REPLY_ERROR)
         goto fail;
@@ -587,6 +600,13 @@ static int tx_begin(struct tx *t, const char *guard)
         return 1;
     }
     freeReplyObject(r);
+    if (also) {
+        r = redisCommand(t->ctx, "EXISTS %s", also);
+        if (!r || r->type != REDIS_REPLY_INTEGER)
+            goto fail;
+        *also_exists = r->integer == 1;
+        freeReplyObject(r);
+    }
     tx_arg(t, "MULTI");
     return tx_send(t);
 fail:
@@ -656,12 +676,16 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     rds_argv_init(&t.a);
     snprintf(part, sizeof(part), "flush:%016llx", (unsigned long long)b->flush_id);
     rds_key_bucket(guard, sizeof(guard), b->sensor, b->start, part);
-    rc = tx_begin(&t, guard);
+    /* the first write of a bucket (no `meta` yet, checked under WATCH) sets its counters and owns
+     * its record strings; any later one is a part and adds */
+    bool written_before = false;
+    rds_key_bucket(key, sizeof(key), b->sensor, b->start, "meta");
+    rc = tx_begin(&t, guard, b->late ? NULL : key, &written_before);
     if (rc != 0) {
         rds_argv_fini(&t.a);
         return rc == 1 ? 0 : rc;
     }
-    rds_key_bucket(key, sizeof(key), b->sensor, b->start, "meta");
+    t.late = b->late || written_before;
     tx_arg(&t, "HSET");
     tx_arg(&t, key);
     tx_arg(&t, "sensor");
@@ -675,11 +699,11 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     tx_send(&t);
     tx_expire_later(&t, key);
     totals_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "tot"), &b->tot);
-    ports_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "port"), b);
-    countries_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "cc"), b);
+    ports_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "port"), b, !t.late);
+    countries_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "cc"), b, !t.late);
     write_seconds(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "sec"));
     write_hlls(&t, b);
-    if (b->late) {
+    if (t.late) {
         /* late parts keep their source records apart; readers merge the parts */
         rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "parts");
         tx_arg(&t, "SADD");
@@ -694,7 +718,7 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     }
     rds_key_bucket(key, sizeof(key), b->sensor, b->start, part);
     write_sources(&t, b, key, rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "top"));
-    if (b->late)
+    if (t.late)
         snprintf(part, sizeof(part), "vic:%016llx", (unsigned long long)b->flush_id);
     else
         snprintf(part, sizeof(part), "vicidx");
@@ -715,14 +739,17 @@ static int write_rollup_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     rds_argv_init(&t.a);
     snprintf(part, sizeof(part), "flush:%016llx", (unsigned long long)b->flush_id);
     rds_key_hour(guard, sizeof(guard), b->sensor, hour, part);
-    rc = tx_begin(&t, guard);
+    /* the hour's first bucket sets its port and country series; the others add to them */
+    bool hour_exists = false;
+    rds_key_hour(key, sizeof(key), b->sensor, hour, "tot");
+    rc = tx_begin(&t, guard, key, &hour_exists);
     if (rc != 0) {
         rds_argv_fini(&t.a);
         return rc == 1 ? 0 : rc;
     }
-    totals_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "tot"), &b->tot);
-    ports_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "port"), b);
-    countries_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "cc"), b);
+    totals_incr(&t, key, &b->tot);
+    ports_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "port"), b, !hour_exists);
+    countries_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "cc"), b, !hour_exists);
     rc = tx_commit(&t, guard);
     rds_argv_fini(&t.a);
     return rc;

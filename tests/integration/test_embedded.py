@@ -38,6 +38,7 @@ s = dslib.json.loads(dslib.run(["query", "summary", "--set", f"state_dir={state}
                                 "2000-01-01T00:00:00Z", "--to", "2030-01-01T00:00:00Z"]).stdout)
 c.eq("packets read back through the shared server", s["packets"], 2011)
 c.eq("nmap packets", s["by_tool"]["nmap"], 1994)
+top = s["top_sources"][0]
 # a second capture reuses the running server rather than starting another
 pid_before = open(os.path.join(state, "redis.pid")).read()
 dslib.run(["capture", "--set", f"state_dir={state}", *dslib.EVERYTHING, "--read", pcap])
@@ -45,4 +46,8 @@ c.eq("same server process", open(os.path.join(state, "redis.pid")).read(), pid_b
 s = dslib.json.loads(dslib.run(["query", "summary", "--set", f"state_dir={state}", "--from",
                                 "2000-01-01T00:00:00Z", "--to", "2030-01-01T00:00:00Z"]).stdout)
 c.eq("two replays add up", s["packets"], 2 * 2011)
+# the second capture wrote the same buckets again: its records are kept beside the first's (a
+# part), not over them, so a source's record adds up like the totals
+src = dslib.json.loads(dslib.run(["query", "source", top["ip"], "--set", f"state_dir={state}"]).stdout)
+c.eq(f"{top['ip']}: both replays' packets in its records", src["packets"], 2 * top["packets"])
 c.done()
