@@ -167,19 +167,18 @@ static int parse_range(const struct web_request *rq, struct web_query *q, struct
     char buf[200];
     const char *v;
 
-    if (q->kind == WEB_QUERY_SCANNERS && (v = arg(rq, "since=", buf, sizeof(buf)))) {
-        int64_t since;
-        if (parse_time_arg(v, &since) < 0)
-            return refuse(r, 400, true, "parameter 'since': expected RFC 3339 or Unix seconds");
-        q->from = since;
-        q->to = rq->now + 1;
-    }
     q->to = rq->now + 1;
     if ((v = arg(rq, "to=", buf, sizeof(buf))) && parse_time_arg(v, &q->to) < 0)
         return refuse(r, 400, false, "parameter 'to': expected RFC 3339 or Unix seconds");
     q->from = q->to - DEFAULT_RANGE;
     if ((v = arg(rq, "from=", buf, sizeof(buf))) && parse_time_arg(v, &q->from) < 0)
         return refuse(r, 400, false, "parameter 'from': expected RFC 3339 or Unix seconds");
+    /* a partner's feed pull: everything since its last pull, until now */
+    if (q->kind == WEB_QUERY_SCANNERS && (v = arg(rq, "since=", buf, sizeof(buf)))) {
+        if (parse_time_arg(v, &q->from) < 0)
+            return refuse(r, 400, true, "parameter 'since': expected RFC 3339 or Unix seconds");
+        q->to = rq->now + 1;
+    }
     if (q->from >= q->to)
         return refuse(r, 400, false, "parameter 'from': must be before 'to'");
     q->bucket_seconds = rq->bucket_seconds;

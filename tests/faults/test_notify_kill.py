@@ -106,6 +106,9 @@ def notifier(timeout=30):
                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
 
 
+stops = []  # exit statuses of the notifiers stopped with SIGTERM
+
+
 def stop(p):
     p.send_signal(signal.SIGTERM)
     try:
@@ -113,7 +116,7 @@ def stop(p):
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
-    return p.returncode
+    stops.append(p.returncode)
 
 
 def kill(p):
@@ -238,6 +241,7 @@ mailed = [h for m, _ in msgs for h in hosts_in(m)]
 c.eq("every alert mailed", sorted(set(mailed)), sorted(alerts))
 c.eq("the only duplicate is the one of the window", sorted(h for h in set(mailed)
                                                           if mailed.count(h) > 1), [h4])
+c.eq("every notifier stopped with SIGTERM exited 0", stops, [0] * len(stops))
 c.eq("nothing pending", redis.cli("XPENDING", "ds:v1:alerts", "notify").split()[0], "0")
 c.eq("outbox empty", redis.cli("HLEN", "ds:v1:notify:outbox").strip(), "0")
 c.eq("no dead letters", redis.cli("XLEN", "ds:v1:notify:dead").strip(), "0")

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+import time
 
 import jsonschema
 
@@ -74,6 +75,13 @@ for who, code in [("org", 403), ("view", 403)]:
     c.eq(f"{who} token: {code}", srv.get(f"/api/v1/feeds/scanners?{RANGE}", token=tok[who])[0],
          code)
 c.eq("no token: 401", srv.get(f"/api/v1/feeds/scanners?{RANGE}")[0], 401)
+# since: from then until now (a partner's incremental pull), not the default last hour
+since = time.time() - 7200
+status, body = srv.get_json(f"/api/v1/feeds/scanners?since={int(since)}", token=tok["soc"])
+c.eq("since: 200", status, 200)
+c.eq("since: the range starts then", body.get("from"),
+     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(since))))
+c.eq("since: nothing was seen in the last two hours", body.get("scanners"), [])
 c.eq("bad format: 400", srv.get(f"/api/v1/feeds/scanners?{RANGE}&format=xml",
                                 token=tok["soc"])[0], 400)
 
