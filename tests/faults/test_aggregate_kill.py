@@ -25,8 +25,8 @@ WAIT_S = 120                                   # bound on every wait for progres
 c = dslib.Checker("aggregate kill -9")
 work = dslib.tmpdir()
 os.chmod(work, 0o755)
-pcap, truth = dslib.gen(work, extra=["--seed", "7", "--rate", "300", "--duration", "600",
-                                     "--sources", "30000", "--no-source-truth"])
+pcap, truth = dslib.gen(work, extra=["--seed", "7", "--rate", "200", "--duration", "600",
+                                     "--sources", "20000", "--no-source-truth"])
 darknet = sum((["--darknet", d] for d in truth["darknet"]), [])
 subs = os.path.join(work, "subs.json")
 with open(subs, "w") as f:
