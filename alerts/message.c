@@ -243,7 +243,8 @@ static void message_id(const char *org, const json_t *alerts, char *out, size_t 
 
     json_array_foreach((json_t *)alerts, i, a)
         ids[i] = json_string_value(json_object_get(a, "id")) ?: "";
-    qsort(ids, n, sizeof(*ids), cmp_str);
+    if (n > 1)
+        qsort(ids, n, sizeof(*ids), cmp_str);
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     EVP_DigestUpdate(md, org, strlen(org));
     for (i = 0; i < n; i++) {

@@ -352,7 +352,8 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
             x->sources = b->port_sources[p][port];
         }
     }
-    qsort(e->ports, e->n_ports, sizeof(*e->ports), cmp_port);
+    if (e->n_ports > 1)
+        qsort(e->ports, e->n_ports, sizeof(*e->ports), cmp_port);
     /* GeoIP once per source, countries and their HyperLogLog elements */
     for (size_t i = 0; i < b->src.cap; i++) {
         struct cap_src *s = b->src.slot[i].p;

@@ -252,7 +252,8 @@ static json_t *top_list(struct rds_conn *c, struct accs *a, const struct bref *b
 {
     json_t *list = json_array();
 
-    qsort(a->v, a->n, sizeof(a->v[0]), cmp_acc);
+    if (a->n > 1) /* a->v is NULL when nothing was seen */
+        qsort(a->v, a->n, sizeof(a->v[0]), cmp_acc);
     for (size_t i = 0; i < a->n && i < top; i++) {
         const struct acc *x = &a->v[i];
         char hll[40];
@@ -468,7 +469,8 @@ static json_t *top_sources(struct rds_conn *c, const struct bref *b, size_t n, u
             x->packets = strtoull(r->element[i + 1]->str, NULL, 10);
     }
     freeReplyObject(r);
-    qsort(acc.v, acc.n, sizeof(acc.v[0]), cmp_acc);
+    if (acc.n > 1)
+        qsort(acc.v, acc.n, sizeof(acc.v[0]), cmp_acc);
     for (size_t i = 0; i < acc.n && i < top; i++) {
         json_t *records = json_array(), *sum;
         if (source_records(c, b, n, acc.v[i].key, records, err, errlen) < 0) {
@@ -639,7 +641,8 @@ json_t *rds_query_timeline(struct rds_conn *c, int64_t from, int64_t to, int64_t
         return NULL;
     }
     json_decref(sensors);
-    qsort(b, n, sizeof(b[0]), cmp_bref_start);
+    if (n > 1)
+        qsort(b, n, sizeof(b[0]), cmp_bref_start);
     out = json_object();
     points = json_array();
     json_object_set_new(out, "from",

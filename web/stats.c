@@ -122,7 +122,8 @@ static unsigned top_sum(const struct web_stats *s, unsigned list, struct web_top
                 out[n++] = slot->v[i];
         }
     }
-    qsort(out, n, sizeof(out[0]), cmp_count_desc);
+    if (n > 1)
+        qsort(out, n, sizeof(out[0]), cmp_count_desc);
     return n;
 }
 
