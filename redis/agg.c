@@ -84,22 +84,31 @@ int64_t rds_agg_next_bucket(struct rds_conn *c, const char *sensor, int64_t afte
     return v;
 }
 
-/* One HMGET of shard fields [first, first + SHARD_BATCH) of a hash; NULL on error. */
-static redisReply *shard_fields(struct rds_conn *c, const char *key, unsigned first, char *err,
-                                size_t errlen)
+/* One batch of shards [first, first + SHARD_BATCH): HMGET of a hash's shard fields (prefix
+ * NULL), or MGET of the strings <prefix><shard>; NULL on error. */
+static redisReply *shard_batch(struct rds_conn *c, const char *key, const char *prefix,
+                               unsigned first, char *err, size_t errlen)
 {
     struct rds_argv a;
     void *v = NULL;
 
     rds_argv_init(&a);
-    rds_argv_add(&a, "HMGET", 5);
-    rds_argv_add(&a, key, strlen(key));
-    for (unsigned s = first; s < first + SHARD_BATCH && s < RDS_SHARDS; s++)
-        rds_argv_addf(&a, "%u", s);
+    if (prefix) {
+        rds_argv_add(&a, "MGET", 4);
+    } else {
+        rds_argv_add(&a, "HMGET", 5);
+        rds_argv_add(&a, key, strlen(key));
+    }
+    for (unsigned s = first; s < first + SHARD_BATCH && s < RDS_SHARDS; s++) {
+        if (prefix)
+            rds_argv_addf(&a, "%s%u", prefix, s);
+        else
+            rds_argv_addf(&a, "%u", s);
+    }
     if (rds_argv_append(rds_conn_ctx(c), &a) < 0 ||
         redisGetReply(rds_conn_ctx(c), &v) != REDIS_OK || !v ||
         ((redisReply *)v)->type != REDIS_REPLY_ARRAY) {
-        rds_conn_fail(c, "HMGET shards", v);
+        rds_conn_fail(c, prefix ? "MGET shards" : "HMGET shards", v);
         snprintf(err, errlen, "redis: %s", rds_conn_error(c));
         if (v)
             freeReplyObject(v);
@@ -128,7 +137,7 @@ static int each_line(struct rds_conn *c, const char *key, rds_addr_filter_fn wan
                      void *ctx, char *err, size_t errlen)
 {
     for (unsigned first = 0; first < RDS_SHARDS; first += SHARD_BATCH) {
-        redisReply *r = shard_fields(c, key, first, err, errlen);
+        redisReply *r = shard_batch(c, key, NULL, first, err, errlen);
         if (!r)
             return -EIO;
         for (size_t i = 0; i < r->elements; i++) {
@@ -231,24 +240,9 @@ static int each_shard_string(struct rds_conn *c, const char *rec_prefix, rds_lin
                              char *err, size_t errlen)
 {
     for (unsigned first = 0; first < RDS_SHARDS; first += SHARD_BATCH) {
-        struct rds_argv a;
-        void *v = NULL;
-        rds_argv_init(&a);
-        rds_argv_add(&a, "MGET", 4);
-        for (unsigned s = first; s < first + SHARD_BATCH && s < RDS_SHARDS; s++)
-            rds_argv_addf(&a, "%s%u", rec_prefix, s);
-        if (rds_argv_append(rds_conn_ctx(c), &a) < 0 ||
-            redisGetReply(rds_conn_ctx(c), &v) != REDIS_OK || !v ||
-            ((redisReply *)v)->type != REDIS_REPLY_ARRAY) {
-            rds_conn_fail(c, "MGET shards", v);
-            snprintf(err, errlen, "redis: %s", rds_conn_error(c));
-            if (v)
-                freeReplyObject(v);
-            rds_argv_fini(&a);
+        redisReply *r = shard_batch(c, NULL, rec_prefix, first, err, errlen);
+        if (!r)
             return -EIO;
-        }
-        rds_argv_fini(&a);
-        redisReply *r = v;
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *f = r->element[i];
             if (f->type != REDIS_REPLY_STRING)
@@ -285,7 +279,7 @@ static int each_indexed(struct rds_conn *c, const char *sensor, int64_t start, c
     if (!want)
         return each_shard_string(c, rec, cb, ctx, err, errlen);
     for (unsigned first = 0; first < RDS_SHARDS && rc == 0; first += SHARD_BATCH) {
-        redisReply *r = shard_fields(c, idx, first, err, errlen);
+        redisReply *r = shard_batch(c, idx, NULL, first, err, errlen);
         if (!r) {
             rc = -EIO;
             break;
