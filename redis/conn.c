@@ -150,6 +150,21 @@ redisContext *rds_conn_ctx(struct rds_conn *c)
     return c->ctx;
 }
 
+#define OBUF_PUSH (1u << 20)
+
+int rds_conn_push_out(redisContext *ctx)
+{
+    int done = 0;
+
+    if (sdslen(ctx->obuf) < OBUF_PUSH)
+        return 0;
+    while (!done) {
+        if (redisBufferWrite(ctx, &done) != REDIS_OK)
+            return -EIO;
+    }
+    return 0;
+}
+
 enum rds_state rds_conn_state(const struct rds_conn *c)
 {
     return c->state;

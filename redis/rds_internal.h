@@ -24,6 +24,13 @@ struct rds_target {
 };
 int rds_conn_target(struct rds_conn *c, struct rds_target *t);
 
+/* hiredis keeps pipelined commands in its output buffer until they are written, and grows that
+ * buffer 1 MiB at a time past its first MiB (each growth copying all of it), so a pipeline of
+ * tens of megabytes built whole costs a quadratic amount of copying. Call this after appending
+ * each command: it writes the buffer out (blocking) once it holds 1 MiB. Redis queues the
+ * replies meanwhile. Returns 0 or -EIO (the connection failed; the caller records it). */
+int rds_conn_push_out(redisContext *ctx);
+
 /* Key of a bucket part: "ds:v1:{sensor:start}:part". */
 const char *rds_key_hour(char *buf, size_t len, const char *sensor, int64_t hour, const char *part);
 

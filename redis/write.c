@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH               1000        /* fields or elements per command */
-#define TOP_SOURCES         1000        /* per part in the top ZSET */
-#define OBUF_PUSH           (16u << 20) /* bytes of pipelined commands before they are pushed out */
+#define BATCH               1000 /* fields or elements per command */
+#define TOP_SOURCES         1000 /* per part in the top ZSET */
 #define RDS_SHARD_MAX_BYTES (512u << 20)
 
 const char *rds_key_bucket(char *buf, size_t len, const char *sensor, int64_t start,
@@ -152,8 +151,13 @@ static void totals_fields(struct tx *t, const struct rds_totals *x)
  * and roll-ups need. */
 static const char HINCR_MANY[] =
     "for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end";
-/* Every totals field, added (so late parts and roll-ups add up). */
-static void totals_incr(struct tx *t, const char *key, const struct rds_totals *x)
+/* Every totals field: added (late parts and roll-ups add up), or set with HSET when the hash
+ * cannot exist yet (`first`, as in struct hincr). Setting also keeps a first write right when
+ * Redis replays a prefix of it before it: redis-server killed while writing a MULTI to its AOF
+ * keeps the commands before the cut without EXEC (Redis 7.0; fixed in valkey-io/valkey#4342);
+ * the next start has neither the write nor its guard, so capture writes it again, and the start
+ * after that replays the kept commands together with the new write. */
+static void totals_incr(struct tx *t, const char *key, const struct rds_totals *x, bool first)
 {
     struct rds_argv pairs;
     struct rds_argv save = t->a;
@@ -162,11 +166,16 @@ static void totals_incr(struct tx *t, const char *key, const struct rds_totals *
     totals_fields(t, x);
     pairs = t->a;
     t->a = save;
-    if (pairs.n) {
+    if (pairs.n && first) {
+        tx_arg(t, "HSET");
+        tx_arg(t, key);
+    } else if (pairs.n) {
         tx_arg(t, "EVAL");
         tx_arg(t, HINCR_MANY);
         tx_arg(t, "1");
         tx_arg(t, key);
+    }
+    if (pairs.n) {
         for (size_t i = 0; i < pairs.n; i++)
             tx_argn(t, pairs.arena + pairs.offsets[i], pairs.lens[i]);
         tx_send(t);
@@ -179,7 +188,8 @@ static void totals_incr(struct tx *t, const char *key, const struct rds_totals *
 
 /* Many (field, count) pairs for one hash: added (EVAL of HINCR_MANY) — or, when the hash cannot
  * exist yet (the first write of a bucket, checked under WATCH), simply set with one HSET per
- * 2,000 pairs, which costs Redis a fraction of the script's HINCRBY per field. */
+ * 2,000 pairs, which costs Redis a fraction of the script's HINCRBY per field and gives the same
+ * hash when a prefix of the write is replayed before it (see totals_incr). */
 struct hincr {
     struct tx *t;
     const char *key;
@@ -292,20 +302,12 @@ static void top_push(struct top *t, uint64_t packets, const char *ip)
     snprintf(t->e[i].ip, sizeof(t->e[i].ip), "%s", ip);
 }
 
-/* hiredis keeps pipelined commands in memory until written: push them out as they pile up so a
- * bucket of millions of sources is never held twice. */
+/* Pushes the pipeline out as it grows, so a bucket of millions of sources is never held twice
+ * (rds_conn_push_out). */
 static void tx_push_out(struct tx *t)
 {
-    int done = 0;
-
-    if (t->err || sdslen(t->ctx->obuf) < OBUF_PUSH)
-        return;
-    while (!done) {
-        if (redisBufferWrite(t->ctx, &done) != REDIS_OK) {
-            t->err = -EIO;
-            return;
-        }
-    }
+    if (!t->err && rds_conn_push_out(t->ctx) < 0)
+        t->err = -EIO;
 }
 
 /* One hash of shard fields (see write_sources): fields go out 16 per HSET, and the pipeline is
@@ -698,7 +700,7 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     tx_argu(&t, (uint64_t)(ds_time_now() / DS_NS_PER_SEC));
     tx_send(&t);
     tx_expire_later(&t, key);
-    totals_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "tot"), &b->tot);
+    totals_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "tot"), &b->tot, !t.late);
     ports_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "port"), b, !t.late);
     countries_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "cc"), b, !t.late);
     write_seconds(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "sec"));
@@ -747,7 +749,7 @@ static int write_rollup_tx(struct rds_conn *c, const struct rds_bucket *b, int64
         rds_argv_fini(&t.a);
         return rc == 1 ? 0 : rc;
     }
-    totals_incr(&t, key, &b->tot);
+    totals_incr(&t, key, &b->tot, !hour_exists);
     ports_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "port"), b, !hour_exists);
     countries_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "cc"), b, !hour_exists);
     rc = tx_commit(&t, guard);
