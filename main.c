@@ -419,7 +419,8 @@ int main(int argc, char **argv)
             }
             goto out;
         }
-        /* glibc without fast bins: a bucket's evidence is tens of thousands of small JSON
+        /* darkscope is linked with jemalloc (meson.build) except under the sanitizers; with
+         * glibc's malloc, no fast bins: a bucket's records are tens of thousands of small JSON
          * values freed together, and each large Redis reply then made glibc consolidate the fast
          * bins again — a third of a bucket's CPU time in bench/aggregate, halved without them */
         mallopt(M_MXFAST, 0);

@@ -30,8 +30,29 @@ struct agg {
     struct agg_thresholds defaults;
     /* the bucket being processed */
     const char *sensor;
-    json_t *src_ev, *vic_ev;
+    struct host *hosts; /* every matched host's evidence, sources then victims */
+    size_t n_hosts, cap_hosts;
+    json_t *host_index[2]; /* address text → index in hosts, for sources and for victims */
     uint64_t lines, matched, skipped_bogon, skipped_research;
+};
+
+struct host {
+    char ip[DS_ADDR_STRLEN];
+    bool victim;
+    struct agg_evidence ev;
+};
+
+/* What a bucket writes: incident and alert texts, and their keys, by offset until committed. */
+struct item {
+    size_t key, text, len; /* offsets in out.keys and out.texts */
+    bool has_key, open;
+    int64_t last_seen_s;
+};
+
+struct out {
+    struct ds_buf keys, texts;
+    struct item *incidents, *alerts;
+    size_t n_incidents, n_alerts, cap_incidents, cap_alerts;
 };
 
 /* ---- bogons */
@@ -79,13 +100,14 @@ static int load_bogons(const char *path, struct agg_trie **out, char *err, size_
 
 /* ---- one bucket */
 
-static int on_line(struct agg *g, json_t *into, const char *ip, size_t iplen, const char *json,
+static int on_line(struct agg *g, bool victim, const char *ip, size_t iplen, const char *json,
                    size_t jsonlen)
 {
     char text[DS_ADDR_STRLEN];
     struct ds_addr a;
     struct agg_match m;
-    json_t *rec, *ev;
+    json_t *rec, *at;
+    struct host *h;
 
     if (iplen == 0 || iplen >= sizeof(text))
         return 0;
@@ -96,15 +118,31 @@ static int on_line(struct agg *g, json_t *into, const char *ip, size_t iplen, co
     rec = json_loadb(json, jsonlen, 0, NULL);
     if (!rec)
         return 0;
-    ev = json_object_get(into, text);
-    if (!ev) {
-        ev = json_object();
-        json_object_set_new(into, text, ev);
+    at = json_object_get(g->host_index[victim], text);
+    if (at) {
+        h = &g->hosts[json_integer_value(at)];
+    } else {
+        if (g->n_hosts == g->cap_hosts) {
+            size_t cap = g->cap_hosts ? 2 * g->cap_hosts : 1024;
+            struct host *nh = realloc(g->hosts, cap * sizeof(*nh));
+            if (!nh) {
+                json_decref(rec);
+                return -ENOMEM;
+            }
+            g->hosts = nh;
+            g->cap_hosts = cap;
+        }
+        h = &g->hosts[g->n_hosts];
+        memcpy(h->ip, text, iplen + 1);
+        h->victim = victim;
+        agg_evidence_init(&h->ev);
+        json_object_set_new(g->host_index[victim], text, json_integer((json_int_t)g->n_hosts));
+        g->n_hosts++;
     }
-    agg_evidence_merge(ev, g->sensor, rec);
+    int rc = agg_evidence_merge(&h->ev, g->sensor, rec);
     json_decref(rec);
     g->matched++;
-    return 0;
+    return rc;
 }
 
 /* Only records of addresses inside some organisation's ranges are fetched and parsed. A
@@ -132,22 +170,19 @@ static void in_livenet(void *ctx, const struct ds_addr *a, size_t n, bool *wante
 
 static int on_src(void *ctx, const char *ip, size_t iplen, const char *json, size_t jsonlen)
 {
-    struct agg *g = ctx;
-    return on_line(g, g->src_ev, ip, iplen, json, jsonlen);
+    return on_line(ctx, false, ip, iplen, json, jsonlen);
 }
 
 static int on_vic(void *ctx, const char *ip, size_t iplen, const char *json, size_t jsonlen)
 {
-    struct agg *g = ctx;
-    return on_line(g, g->vic_ev, ip, iplen, json, jsonlen);
+    return on_line(ctx, true, ip, iplen, json, jsonlen);
 }
 
 struct decision {
     char field[200];
     unsigned org;
     int kind;
-    json_t *ev; /* borrowed */
-    char host[DS_ADDR_STRLEN];
+    const struct host *host; /* borrowed */
 };
 
 static int cmp_decision(const void *a, const void *b)
@@ -169,11 +204,12 @@ static size_t decide(struct agg *g, struct decision **out)
 {
     size_t cap = 64, n = 0;
     struct decision *d = malloc(cap * sizeof(*d));
-    const char *ip;
-    json_t *ev;
 
-    for (int pass = 0; pass < 2 && d; pass++) {
-        json_object_foreach(pass == 0 ? g->src_ev : g->vic_ev, ip, ev) {
+    for (size_t h = 0; h < g->n_hosts && d; h++) {
+        const struct host *host = &g->hosts[h];
+        const char *ip = host->ip;
+        int pass = host->victim;
+        {
             struct ds_addr a;
             struct agg_match m[MATCHES_MAX], dummy;
             unsigned nm;
@@ -190,7 +226,8 @@ static size_t decide(struct agg *g, struct decision **out)
             nm = agg_trie_match(g->subs->livenet, &a, m, MATCHES_MAX);
             for (unsigned k = 0; k < nm && k < MATCHES_MAX; k++) {
                 const struct agg_org *org = &g->subs->orgs[m[k].value];
-                unsigned kinds = pass == 0 ? agg_evidence_kinds(ev, org) : 1u << AGG_KIND_DDOS;
+                unsigned kinds =
+                    pass == 0 ? agg_evidence_kinds(&host->ev, org) : 1u << AGG_KIND_DDOS;
                 bool dup = false;
                 for (unsigned j = 0; j < k; j++)
                     dup = dup || m[j].value == m[k].value; /* two ranges of one organisation */
@@ -212,8 +249,7 @@ static size_t decide(struct agg *g, struct decision **out)
                              agg_kind_names[kind], ip);
                     d[n].org = m[k].value;
                     d[n].kind = kind;
-                    d[n].ev = ev;
-                    snprintf(d[n].host, sizeof(d[n].host), "%s", ip);
+                    d[n].host = host;
                     n++;
                 }
             }
@@ -225,9 +261,73 @@ static size_t decide(struct agg *g, struct decision **out)
     return d ? n : 0;
 }
 
+static void out_init(struct out *o)
+{
+    memset(o, 0, sizeof(*o));
+    ds_buf_init(&o->keys, SIZE_MAX / 2);
+    ds_buf_init(&o->texts, SIZE_MAX / 2);
+}
+
+static void out_fini(struct out *o)
+{
+    ds_buf_fini(&o->keys);
+    ds_buf_fini(&o->texts);
+    free(o->incidents);
+    free(o->alerts);
+}
+
+/* A new incident or alert whose text the caller appends to o->texts next (out_done ends it);
+ * key NULL: an alert for the SOC. NULL when out of memory. */
+static struct item *out_item(struct out *o, bool alert, const char *key)
+{
+    struct item **v = alert ? &o->alerts : &o->incidents;
+    size_t *n = alert ? &o->n_alerts : &o->n_incidents;
+    size_t *cap = alert ? &o->cap_alerts : &o->cap_incidents;
+
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 1024;
+        struct item *nv = realloc(*v, c * sizeof(*nv));
+        if (!nv)
+            return NULL;
+        *v = nv;
+        *cap = c;
+    }
+    struct item *it = &(*v)[(*n)++];
+    memset(it, 0, sizeof(*it));
+    it->key = o->keys.len;
+    it->has_key = key != NULL;
+    if (key)
+        ds_buf_add(&o->keys, key, strlen(key) + 1);
+    it->text = o->texts.len;
+    return it;
+}
+
+static void out_done(struct out *o, struct item *it)
+{
+    it->len = o->texts.len - it->text;
+}
+
+/* An incident or alert that is a JSON tree (early warnings, closed incidents). */
+static int out_json(struct out *o, bool alert, const char *key, const json_t *j, bool open,
+                    int64_t last_seen_s)
+{
+    struct item *it = out_item(o, alert, key);
+    char *text = json_dumps(j, JSON_COMPACT);
+
+    if (!it || !text) {
+        free(text);
+        return -ENOMEM;
+    }
+    ds_buf_adds(&o->texts, text);
+    free(text);
+    it->open = open;
+    it->last_seen_s = last_seen_s;
+    out_done(o, it);
+    return 0;
+}
+
 static int early_warning(struct agg *g, json_t *ports, int64_t bucket, int64_t bucket_end,
-                         json_t *state_out, json_t *alerts, json_t *incidents, char *err,
-                         size_t errlen)
+                         json_t *state_out, struct out *o, char *err, size_t errlen)
 {
     json_t *state = rds_agg_ew_state(g->conn, err, errlen), *v;
     const char *port;
@@ -284,6 +384,7 @@ static int early_warning(struct agg *g, json_t *ports, int64_t bucket, int64_t b
         fields[i] = names[i];
     }
     json_t *olds = n ? rds_agg_incidents_get(g->conn, fields, n, err, errlen) : json_object();
+    int rc = 0;
     if (!olds) {
         free(fields);
         free(names);
@@ -299,7 +400,8 @@ static int early_warning(struct agg *g, json_t *ports, int64_t bucket, int64_t b
             json_object_set_new(
                 inc, "buckets",
                 json_integer(json_integer_value(json_object_get(inc, "buckets")) + 1));
-            json_object_set_new(incidents, names[i], inc);
+            rc = rc ? rc : out_json(o, false, names[i], inc, true, bucket_end);
+            json_decref(inc);
             continue;
         }
         snprintf(id, sizeof(id), "_soc:early_warning:%s:%lld",
@@ -307,7 +409,8 @@ static int early_warning(struct agg *g, json_t *ports, int64_t bucket, int64_t b
         inc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:i}", "id", id, "kind", "early_warning", "host",
                         json_string_value(json_object_get(v, "port")), "status", "open",
                         "last_seen_s", (json_int_t)bucket_end, "buckets", 1);
-        json_object_set_new(incidents, names[i], inc);
+        rc = rc ? rc : out_json(o, false, names[i], inc, true, bucket_end);
+        json_decref(inc);
         a = json_deep_copy(v);
         json_object_set_new(a, "kind", json_string("early_warning"));
         json_object_set_new(a, "id", json_string(id));
@@ -318,17 +421,36 @@ static int early_warning(struct agg *g, json_t *ports, int64_t bucket, int64_t b
                             json_string(ds_time_format(bucket * DS_NS_PER_SEC, ts, sizeof(ts))));
         json_object_set_new(
             a, "t", json_string(ds_time_format(bucket_end * DS_NS_PER_SEC, ts, sizeof(ts))));
-        json_array_append_new(alerts, json_pack("{s:n,s:o}", "org", "alert", a));
+        rc = rc ? rc : out_json(o, true, NULL, a, true, bucket_end);
+        json_decref(a);
     }
     json_decref(olds);
     free(fields);
     free(names);
     json_decref(fired);
-    return 0;
+    if (rc < 0)
+        snprintf(err, errlen, "early warning: out of memory");
+    return rc;
 }
 
-static int close_quiet(struct agg *g, int64_t bucket_end, json_t *incidents, char *err,
-                       size_t errlen)
+/* Whether this bucket writes the incident already: one of its decisions (sorted by field) or
+ * an early warning (the items after them). */
+static bool written(const struct out *o, const struct decision *d, size_t n, const char *field)
+{
+    struct decision key;
+
+    snprintf(key.field, sizeof(key.field), "%s", field);
+    if (n && bsearch(&key, d, n, sizeof(*d), cmp_decision))
+        return true;
+    for (size_t i = n; i < o->n_incidents; i++) {
+        if (strcmp(o->keys.p + o->incidents[i].key, field) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int close_quiet(struct agg *g, int64_t bucket_end, struct out *o, const struct decision *d,
+                       size_t n, char *err, size_t errlen)
 {
     int64_t min_quiet = g->defaults.quiet_seconds;
     json_t *fields, *olds, *v;
@@ -351,7 +473,7 @@ static int close_quiet(struct agg *g, int64_t bucket_end, json_t *incidents, cha
     if (!olds)
         return -EIO;
     json_object_foreach(olds, field, v) {
-        if (json_object_get(incidents, field))
+        if (written(o, d, n, field))
             continue; /* active this bucket */
         const char *org_id = json_string_value(json_object_get(v, "org"));
         int org = org_id ? agg_subscribers_find(g->subs, org_id) : -1;
@@ -363,18 +485,94 @@ static int close_quiet(struct agg *g, int64_t bucket_end, json_t *incidents, cha
         json_object_set_new(inc, "status", json_string("closed"));
         json_object_set_new(
             inc, "closed", json_string(ds_time_format(bucket_end * DS_NS_PER_SEC, ts, sizeof(ts))));
-        json_object_set_new(incidents, field, inc);
+        int rc = out_json(o, false, field, inc, false,
+                          json_integer_value(json_object_get(inc, "last_seen_s")));
+        json_decref(inc);
+        if (rc < 0) {
+            json_decref(olds);
+            snprintf(err, errlen, "closing incidents: out of memory");
+            return rc;
+        }
     }
     json_decref(olds);
     return 0;
 }
 
+/* The incident of one decision after this bucket, and its alert when one is due, written into
+ * o. Returns 0 or -ENOMEM. */
+static int fold_one(struct agg *g, const struct decision *d, json_t *olds, int64_t bucket,
+                    int64_t bucket_end, double share, struct out *o)
+{
+    const struct agg_org *org = &g->subs->orgs[d->org];
+    json_t *old = json_object_get(olds, d->field);
+    struct agg_incident inc;
+    struct item *it;
+    int rc = -ENOMEM;
+
+    /* an open incident goes on; a closed one (or one that does not read back) is replaced */
+    if (!old || agg_incident_from_json(&inc, old) < 0 || !inc.open || inc.kind != d->kind) {
+        if (old)
+            agg_incident_fini(&inc);
+        if (agg_incident_start(&inc, org, d->kind, d->host->ip, bucket) < 0)
+            return -ENOMEM;
+    }
+    if (agg_incident_fold(&inc, &d->host->ev, bucket, bucket_end) < 0)
+        goto out;
+    if (agg_incident_due(&inc, &org->th, bucket_end)) {
+        if (!(it = out_item(o, true, org->id)))
+            goto out;
+        agg_alert_json(&inc, bucket, bucket_end, share, &o->texts);
+        out_done(o, it);
+    }
+    if (!(it = out_item(o, false, d->field)))
+        goto out;
+    agg_incident_json(&inc, &o->texts);
+    it->open = inc.open;
+    it->last_seen_s = inc.last_seen_s;
+    out_done(o, it);
+    rc = ds_buf_failed(&o->texts) || ds_buf_failed(&o->keys) ? -ENOMEM : 0;
+out:
+    agg_incident_fini(&inc);
+    return rc;
+}
+
+/* The texts of o with their keys, as the commit takes them (NULL when out of memory). */
+static struct rds_agg_text *out_texts(const struct out *o, bool alerts)
+{
+    size_t n = alerts ? o->n_alerts : o->n_incidents;
+    const struct item *v = alerts ? o->alerts : o->incidents;
+    struct rds_agg_text *t = calloc(n + 1, sizeof(*t));
+
+    for (size_t i = 0; t && i < n; i++) {
+        t[i].key = v[i].has_key ? o->keys.p + v[i].key : NULL;
+        t[i].text = o->texts.p + v[i].text;
+        t[i].len = v[i].len;
+        t[i].open = v[i].open;
+        t[i].last_seen_s = v[i].last_seen_s;
+    }
+    return t;
+}
+
+static void hosts_clear(struct agg *g)
+{
+    for (size_t i = 0; i < g->n_hosts; i++)
+        agg_evidence_fini(&g->hosts[i].ev);
+    free(g->hosts);
+    g->hosts = NULL;
+    g->n_hosts = g->cap_hosts = 0;
+    for (int v = 0; v < 2; v++) {
+        json_decref(g->host_index[v]);
+        g->host_index[v] = NULL;
+    }
+}
+
 static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *err, size_t errlen)
 {
     int64_t bucket_end = bucket + seconds;
-    json_t *ports = json_object(), *incidents = json_object(), *alerts = json_array();
-    json_t *ew_state = json_object(), *olds = NULL;
+    json_t *ports = json_object(), *ew_state = json_object(), *olds = NULL;
     struct decision *d = NULL;
+    struct rds_agg_text *inc_texts = NULL, *alert_texts = NULL;
+    struct out o;
     size_t n = 0;
     int rc = -EIO;
     double share = telescope_share(g);
@@ -385,8 +583,9 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
     char ts[40];
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
-    g->src_ev = json_object();
-    g->vic_ev = json_object();
+    out_init(&o);
+    g->host_index[0] = json_object();
+    g->host_index[1] = json_object();
     g->lines = g->matched = g->skipped_bogon = g->skipped_research = 0;
     for (size_t i = 0; i < g->n_sensors; i++) {
         int has = rds_agg_has_bucket(g->conn, g->sensors[i].name, bucket, err, errlen);
@@ -423,39 +622,41 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
             goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        const struct agg_org *org = &g->subs->orgs[d[i].org];
-        json_t *inc = agg_incident_fold(json_object_get(olds, d[i].field), d[i].ev, org, d[i].kind,
-                                        d[i].host, bucket, bucket_end);
-        if (agg_incident_due(inc, &org->th, d[i].kind, bucket_end, share)) {
-            json_t *a = agg_alert_from(inc, bucket, bucket_end, share);
-            json_array_append_new(alerts, json_pack("{s:s,s:o}", "org", org->id, "alert", a));
+        if (fold_one(g, &d[i], olds, bucket, bucket_end, share, &o) < 0) {
+            snprintf(err, errlen, "incidents: out of memory");
+            goto out;
         }
-        json_object_set_new(incidents, d[i].field, inc);
     }
-    if (early_warning(g, ports, bucket, bucket_end, ew_state, alerts, incidents, err, errlen) < 0 ||
-        close_quiet(g, bucket_end, incidents, err, errlen) < 0)
+    if (early_warning(g, ports, bucket, bucket_end, ew_state, &o, err, errlen) < 0 ||
+        close_quiet(g, bucket_end, &o, d, n, err, errlen) < 0)
         goto out;
+    inc_texts = out_texts(&o, false);
+    alert_texts = out_texts(&o, true);
+    if (!inc_texts || !alert_texts) {
+        snprintf(err, errlen, "commit: out of memory");
+        goto out;
+    }
     {
-        struct rds_agg_commit x = {bucket, incidents, alerts, ew_state};
+        struct rds_agg_commit x = {bucket,      inc_texts,  o.n_incidents,
+                                   alert_texts, o.n_alerts, ew_state};
         rc = rds_agg_commit(g->conn, &x, err, errlen);
     }
     if (rc >= 0) {
         done = true;
         nothing = rc == 1;
-        n_incidents = json_object_size(incidents);
-        n_alerts = json_array_size(alerts);
+        n_incidents = o.n_incidents;
+        n_alerts = o.n_alerts;
         rc = 0;
     }
 out:
     free(d);
+    free(inc_texts);
+    free(alert_texts);
     json_decref(olds);
     json_decref(ports);
-    json_decref(incidents);
-    json_decref(alerts);
     json_decref(ew_state);
-    json_decref(g->src_ev);
-    json_decref(g->vic_ev);
-    g->src_ev = g->vic_ev = NULL;
+    out_fini(&o);
+    hosts_clear(g);
     if (done) {
         /* timed to here: freeing a bucket's evidence is part of its cost */
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);

@@ -131,24 +131,99 @@ enum agg_kind {
 };
 extern const char *const agg_kind_names[AGG_KIND_N];
 
-/* Adds one source or victim record (as capture stores it) seen by a sensor to a host's
- * evidence for the bucket (an object, empty at first). */
-void agg_evidence_merge(json_t *ev, const char *sensor, json_t *rec);
+#define AGG_SAMPLES_KEPT 5  /* sample packets an incident (and its alerts) keeps */
+#define AGG_PORTS_KEPT   16 /* destination ports an incident keeps (the busiest) */
+#define AGG_PORTS_MAX    32 /* destination ports one host's evidence for a bucket keeps */
+#define AGG_SENSORS_MAX  16 /* sensors an incident lists */
+
+struct agg_port {
+    uint8_t proto; /* enum ds_proto */
+    uint16_t port;
+    int64_t packets;
+};
+
+/* Incidents and their evidence are C structs, written out as JSON once (agg_incident_json,
+ * agg_alert_json): a bucket with ten thousands of them is bound by how fast they are folded
+ * and written, and JSON trees cost about ten times as much (docs/benchmarks.md). */
+
+/* One host's evidence in one bucket: every record of it (as capture stores them, sources and
+ * victims), from every sensor. Counts absent from all records read as absent (the has_ flags),
+ * not as zero. agg_evidence_init before use, agg_evidence_fini after. */
+struct agg_evidence {
+    int64_t packets, syn, dsts, first_us, last_us;
+    bool has_dsts, has_first, has_last;
+    int64_t by_class[DS_CLASS_N];
+    int64_t tool_matches[DS_TOOL_N];
+    unsigned protos; /* bit per enum ds_proto */
+    struct agg_port ports[AGG_PORTS_MAX];
+    unsigned n_ports;
+    struct ds_cidr *prefixes; /* the darknet prefixes the host hit (owned) */
+    unsigned n_prefixes, cap_prefixes;
+    const char *sensors[AGG_SENSORS_MAX]; /* borrowed: live as long as the caller's names */
+    unsigned n_sensors;
+    char *samples[AGG_SAMPLES_KEPT]; /* JSON texts of sample packets (owned) */
+    unsigned n_samples;
+    char cc[3];
+    int64_t asn;
+    bool has_asn;
+};
+
+void agg_evidence_init(struct agg_evidence *ev);
+void agg_evidence_fini(struct agg_evidence *ev);
+/* Adds one source or victim record (a parsed JSON object) seen by a sensor; sensor must live
+ * as long as ev. Returns 0 or -ENOMEM. */
+DS_WARN_UNUSED int agg_evidence_merge(struct agg_evidence *ev, const char *sensor,
+                                      const json_t *rec);
 /* The kinds (bit per enum agg_kind) a source's evidence supports for an organisation: internal
  * when it hit a darknet prefix inside the organisation's internal darknet, infected when it
  * sent scan-class packets to any other darknet prefix. Thresholds are applied later. */
-unsigned agg_evidence_kinds(const json_t *ev, const struct agg_org *org);
-/* The incident after this bucket: old (NULL or closed: a new incident) plus the evidence. A
- * bucket already folded in changes nothing. Returns a new object. */
-json_t *agg_incident_fold(json_t *old, const json_t *ev, const struct agg_org *org, int kind,
-                          const char *host, int64_t bucket, int64_t bucket_end);
+unsigned agg_evidence_kinds(const struct agg_evidence *ev, const struct agg_org *org);
+
+/* An (organisation, kind, host) incident. Strings are owned; agg_incident_fini frees them. */
+struct agg_incident {
+    char *id, *org, *org_name;
+    int kind;
+    char host[DS_ADDR_STRLEN];
+    bool open;
+    char opened[40];
+    int64_t packets, buckets, syn, alerts, last_bucket, first_us, last_us, darknet_addresses,
+        bucket_packets_max, last_seen_s, last_alert_s;
+    bool has_first, has_last, has_dsts, has_bucket_packets_max, has_last_alert;
+    struct agg_port ports[AGG_PORTS_KEPT + AGG_PORTS_MAX];
+    unsigned n_ports;
+    unsigned protos; /* bit per enum ds_proto */
+    char *sensors[AGG_SENSORS_MAX];
+    unsigned n_sensors;
+    char *samples[AGG_SAMPLES_KEPT];
+    unsigned n_samples;
+    int64_t tool_matches[DS_TOOL_N];
+    char cc[3];
+    int64_t asn;
+    bool has_asn;
+};
+
+void agg_incident_fini(struct agg_incident *inc);
+/* A new open incident of an organisation, kind and host, opened in bucket. Returns 0 or
+ * -ENOMEM. */
+DS_WARN_UNUSED int agg_incident_start(struct agg_incident *inc, const struct agg_org *org, int kind,
+                                      const char *host, int64_t bucket);
+/* An incident as stored (agg_incident_json's output, parsed). Returns 0, -EINVAL when it is
+ * not one (wrong kind or missing keys) or -ENOMEM. */
+DS_WARN_UNUSED int agg_incident_from_json(struct agg_incident *inc, const json_t *j);
+/* Folds a bucket's evidence into an open incident. A bucket already folded in changes
+ * nothing. Returns 0 or -ENOMEM. */
+DS_WARN_UNUSED int agg_incident_fold(struct agg_incident *inc, const struct agg_evidence *ev,
+                                     int64_t bucket, int64_t bucket_end);
 /* Whether the incident should be alerted now: its evidence meets the kind's thresholds and it
  * was never alerted, or was last alerted renotify ago. */
-bool agg_incident_due(const json_t *inc, const struct agg_thresholds *th, int kind,
-                      int64_t bucket_end, double v4_share);
-/* The alert for an incident (a new object); records the alert in the incident. v4_share: the
- * share of the IPv4 space the telescope watches (to scale DDoS rates). */
-json_t *agg_alert_from(json_t *inc, int64_t bucket, int64_t bucket_end, double v4_share);
+bool agg_incident_due(const struct agg_incident *inc, const struct agg_thresholds *th,
+                      int64_t bucket_end);
+/* Appends the incident as JSON (docs/alerting.md) to b. */
+void agg_incident_json(const struct agg_incident *inc, struct ds_buf *b);
+/* Records an alert in the incident and appends the alert as JSON to b. v4_share: the share of
+ * the IPv4 space the telescope watches (to scale DDoS rates). */
+void agg_alert_json(struct agg_incident *inc, int64_t bucket, int64_t bucket_end, double v4_share,
+                    struct ds_buf *b);
 
 /* Early warning per destination port: an EWMA baseline of distinct sources per bucket with an
  * EWMA of absolute deviations (docs/alerting.md). */

@@ -124,3 +124,43 @@ int ds_buf_addf(struct ds_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
     return 0;
 }
+
+int ds_buf_add_json_str(struct ds_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *run = s;
+
+    ds_buf_addc(b, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t n = 2;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        ds_buf_add(b, run, (size_t)(s - run));
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        ds_buf_add(b, esc, n);
+        run = s + 1;
+    }
+    ds_buf_add(b, run, (size_t)(s - run));
+    return ds_buf_addc(b, '"');
+}

@@ -366,6 +366,9 @@ int ds_buf_addc(struct ds_buf *b, char c);
 int ds_buf_add_u64(struct ds_buf *b, uint64_t v);
 int ds_buf_add_i64(struct ds_buf *b, int64_t v);
 int ds_buf_addf(struct ds_buf *b, const char *fmt, ...) DS_PRINTF(2, 3);
+/* Appends s as a JSON string (RFC 8259: quotes, backslash and control characters escaped; other
+ * bytes copied, so s must be UTF-8 for the result to be valid JSON). */
+int ds_buf_add_json_str(struct ds_buf *b, const char *s);
 bool ds_buf_failed(const struct ds_buf *b);
 
 /* ---------------------------------------------------------------- privileges */

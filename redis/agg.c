@@ -368,9 +368,7 @@ json_t *rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t sta
         size_t n = strlen(f);
         if (n < 3 || strcmp(f + n - 2, ":s") != 0)
             continue;
-        char port[32];
-        snprintf(port, sizeof(port), "%.*s", (int)(n - 2), f);
-        json_object_set_new(o, port, json_integer(strtoll(r->element[i + 1]->str, NULL, 10)));
+        json_object_setn_new(o, f, n - 2, json_integer(strtoll(r->element[i + 1]->str, NULL, 10)));
     }
     freeReplyObject(r);
     return o;
@@ -472,6 +470,54 @@ static int append(struct rds_conn *c, unsigned *queued, const char *fmt, ...)
     return rc == REDIS_OK ? 0 : -ENOMEM;
 }
 
+static int append_argv(struct rds_conn *c, unsigned *queued, int argc, const char **argv,
+                       const size_t *lens)
+{
+    (*queued)++;
+    if (redisAppendCommandArgv(rds_conn_ctx(c), argc, argv, lens) != REDIS_OK)
+        return -ENOMEM;
+    return rds_conn_push_out(rds_conn_ctx(c));
+}
+
+/* One command over many fields (HSET key f v f v …, ZADD key s m …, ZREM key m …), sent every
+ * BATCH_FIELDS fields: one reply for hundreds of fields instead of one each. */
+#define BATCH_FIELDS 512
+struct batch {
+    const char *argv[2 + 2 * BATCH_FIELDS];
+    size_t lens[2 + 2 * BATCH_FIELDS];
+    int argc;
+};
+
+static void batch_init(struct batch *b, const char *cmd, const char *key)
+{
+    b->argv[0] = cmd;
+    b->lens[0] = strlen(cmd);
+    b->argv[1] = key;
+    b->lens[1] = strlen(key);
+    b->argc = 2;
+}
+
+static void batch_flush(struct rds_conn *c, unsigned *queued, struct batch *b)
+{
+    if (b->argc > 2)
+        append_argv(c, queued, b->argc, b->argv, b->lens);
+    b->argc = 2;
+}
+
+/* Adds one field (a, and b unless NULL); the strings must live until the batch is flushed. */
+static void batch_add(struct rds_conn *c, unsigned *queued, struct batch *b, const char *a,
+                      size_t alen, const char *v, size_t vlen)
+{
+    if (b->argc + 2 > 2 + 2 * BATCH_FIELDS)
+        batch_flush(c, queued, b);
+    b->argv[b->argc] = a;
+    b->lens[b->argc++] = alen;
+    if (v) {
+        b->argv[b->argc] = v;
+        b->lens[b->argc++] = vlen;
+    }
+}
+
 int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err, size_t errlen)
 {
     redisContext *ctx = rds_conn_ctx(c);
@@ -498,36 +544,66 @@ int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err
         return 1; /* done before (a retry, or a second aggregator) */
     }
     freeReplyObject(r);
+    char(*scores)[24] = calloc(x->n_incidents + 1, sizeof(*scores));
+    if (!scores) {
+        snprintf(err, errlen, "redis: commit: out of memory");
+        r = rds_conn_command(c, "aggregate", err, errlen, "UNWATCH");
+        if (r)
+            freeReplyObject(r);
+        return -ENOMEM;
+    }
     append(c, &queued, "MULTI");
-    json_object_foreach(x->incidents, key, v) {
-        char *text = json_dumps(v, JSON_COMPACT);
-        const char *status = json_string_value(json_object_get(v, "status"));
-        json_int_t last = json_integer_value(json_object_get(v, "last_seen_s"));
-        append(c, &queued, "HSET " K_INCIDENTS " %s %s", key, text ? text : "{}");
-        if (status && strcmp(status, "open") == 0)
-            append(c, &queued, "ZADD " K_OPEN " %lld %s", (long long)last, key);
-        else
-            append(c, &queued, "ZREM " K_OPEN " %s", key);
-        free(text);
+    /* the bulk of a bucket's commit: many fields per HSET, ZADD and ZREM, arguments as argv
+     * (no format parsing; texts copied once) */
+    struct batch hset, zadd, zrem, ew_set, ew_del;
+    batch_init(&hset, "HSET", K_INCIDENTS);
+    batch_init(&zadd, "ZADD", K_OPEN);
+    batch_init(&zrem, "ZREM", K_OPEN);
+    batch_init(&ew_set, "HSET", K_EW);
+    batch_init(&ew_del, "HDEL", K_EW);
+    for (i = 0; i < x->n_incidents; i++) {
+        const struct rds_agg_text *t = &x->incidents[i];
+        batch_add(c, &queued, &hset, t->key, strlen(t->key), t->text, t->len);
+        if (t->open) {
+            size_t n =
+                (size_t)snprintf(scores[i], sizeof(scores[i]), "%lld", (long long)t->last_seen_s);
+            batch_add(c, &queued, &zadd, scores[i], n, t->key, strlen(t->key));
+        } else {
+            batch_add(c, &queued, &zrem, t->key, strlen(t->key), NULL, 0);
+        }
     }
-    json_array_foreach(x->alerts, i, v) {
-        char *text = json_dumps(json_object_get(v, "alert"), JSON_COMPACT);
-        const char *org = json_string_value(json_object_get(v, "org"));
-        append(c, &queued, "XADD " K_ALERTS " MAXLEN ~ %d %lld-%llu alert %s", ALERTS_KEEP,
-               (long long)ms, (unsigned long long)i, text ? text : "{}");
-        if (org)
-            append(c, &queued, "XADD " K_ALERTS ":org:%s MAXLEN ~ %d %lld-%llu alert %s", org,
-                   ALERTS_KEEP, (long long)ms, (unsigned long long)i, text ? text : "{}");
-        free(text);
+    char maxlen[16], org_key[RDS_KEY_MAX];
+    snprintf(maxlen, sizeof(maxlen), "%d", ALERTS_KEEP);
+    for (i = 0; i < x->n_alerts; i++) {
+        const struct rds_agg_text *t = &x->alerts[i];
+        char id[48];
+        snprintf(id, sizeof(id), "%lld-%llu", (long long)ms, (unsigned long long)i);
+        const char *argv[] = {"XADD", K_ALERTS, "MAXLEN", "~", maxlen, id, "alert", t->text};
+        size_t lens[] = {4, strlen(K_ALERTS), 6, 1, strlen(maxlen), strlen(id), 5, t->len};
+        append_argv(c, &queued, 8, argv, lens);
+        if (t->key) {
+            snprintf(org_key, sizeof(org_key), K_ALERTS ":org:%s", t->key);
+            argv[1] = org_key;
+            lens[1] = strlen(org_key);
+            append_argv(c, &queued, 8, argv, lens);
+        }
     }
-    json_object_foreach(x->ew_state, key, v)
+    json_object_foreach(x->ew_state, key, v) {
         if (json_is_string(v))
-            append(c, &queued, "HSET " K_EW " %s %s", key, json_string_value(v));
+            batch_add(c, &queued, &ew_set, key, strlen(key), json_string_value(v),
+                      json_string_length(v));
         else
-            append(c, &queued, "HDEL " K_EW " %s", key);
+            batch_add(c, &queued, &ew_del, key, strlen(key), NULL, 0);
+    }
+    batch_flush(c, &queued, &hset);
+    batch_flush(c, &queued, &zadd);
+    batch_flush(c, &queued, &zrem);
+    batch_flush(c, &queued, &ew_set);
+    batch_flush(c, &queued, &ew_del);
     append(c, &queued, "SET " K_CHECKPOINT " %lld", (long long)x->bucket);
     append(c, &queued, "EXEC");
     (void)ctx;
+    free(scores);
     for (unsigned k = 0; k < queued; k++) {
         void *reply = NULL;
         if (redisGetReply(rds_conn_ctx(c), &reply) != REDIS_OK) {

@@ -281,12 +281,24 @@ json_t *rds_agg_incidents_quiet(struct rds_conn *c, int64_t before, char *err, s
 /* The early-warning state: object port → "mean mad n". */
 json_t *rds_agg_ew_state(struct rds_conn *c, char *err, size_t errlen);
 
+/* One JSON text to write: an incident (key: its field; with its last activity and whether it
+ * is open) or an alert (key: its organisation's id, NULL for the SOC's). Texts need no NUL. */
+struct rds_agg_text {
+    const char *key;
+    const char *text;
+    size_t len;
+    int64_t last_seen_s;
+    bool open;
+};
+
 /* Everything one bucket produced, written in one MULTI/EXEC with the checkpoint. */
 struct rds_agg_commit {
     int64_t bucket;
-    json_t *incidents; /* field → incident (with "status" and "last_seen_s") */
-    json_t *alerts; /* [{"org": id or null, "alert": {…}}], in order: entry ids <bucket ms>-<i> */
-    json_t *ew_state; /* port → "mean mad n" */
+    const struct rds_agg_text *incidents; /* each field once */
+    size_t n_incidents;
+    const struct rds_agg_text *alerts; /* in order: entry ids <bucket ms>-<i> */
+    size_t n_alerts;
+    json_t *ew_state; /* port → "mean mad n", or null: forgotten */
 };
 /* Returns 0 when written, 1 when the checkpoint had already passed the bucket (nothing written),
  * -errno on failure (nothing written either). */

@@ -2,6 +2,7 @@
  * alert (thresholds, renotify), and the early warning's decisions on synthetic series. */
 #include "aggregator/aggregator.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +26,7 @@ static struct agg_org org(void)
 
     memset(&o, 0, sizeof(o));
     o.id = "cust";
-    o.name = "Customer";
+    o.name = "Customer \"A\"\t"; /* written escaped */
     assert_int_equal(ds_cidr_parse("198.19.7.0/24", &internal), 0);
     o.internal = &internal;
     o.n_internal = 1;
@@ -33,125 +34,196 @@ static struct agg_org org(void)
     return o;
 }
 
+static void merge(struct agg_evidence *ev, const char *sensor, const char *text)
+{
+    json_t *r = rec(text);
+    assert_int_equal(agg_evidence_merge(ev, sensor, r), 0);
+    json_decref(r);
+}
+
+/* The incident or alert JSON as written, parsed back (it must be valid JSON). */
+static json_t *written(const struct agg_incident *inc, bool alert, int64_t bucket,
+                       int64_t bucket_end, double share)
+{
+    struct ds_buf b;
+    json_error_t e;
+    json_t *j;
+
+    ds_buf_init(&b, 1 << 20);
+    if (alert)
+        agg_alert_json((struct agg_incident *)inc, bucket, bucket_end, share, &b);
+    else
+        agg_incident_json(inc, &b);
+    assert_false(ds_buf_failed(&b));
+    j = json_loadb(b.p, b.len, 0, &e);
+    if (!j)
+        fail_msg("not JSON (%s): %s", e.text, b.p);
+    ds_buf_fini(&b);
+    return j;
+}
+
 static void test_evidence_and_kinds(void **state)
 {
     struct agg_org o = org();
-    json_t *ev = json_object();
-    json_t *r1 =
-        rec("{\"packets\":10,\"by_class\":{\"scan\":9,\"backscatter\":1},\"syn\":9,"
-            "\"tool_matches\":{\"mirai\":9},\"dsts\":5,\"first_us\":100,\"last_us\":900,"
-            "\"ports\":[[\"tcp\",23,9]],\"protos\":[\"tcp\"],\"prefixes\":[\"198.18.0.0/16\"],"
-            "\"samples\":[{\"dst\":\"198.18.0.1\"}],\"cc\":\"JP\"}");
-    json_t *r2 = rec("{\"packets\":4,\"by_class\":{\"scan\":4},\"syn\":4,\"dsts\":7,"
-                     "\"first_us\":50,\"last_us\":600,\"ports\":[[\"tcp\",23,3],[\"tcp\",2323,1]],"
-                     "\"protos\":[\"tcp\"],\"prefixes\":[\"198.19.7.0/24\"]}");
+    struct agg_evidence ev, bs;
 
     (void)state;
-    agg_evidence_merge(ev, "s1", r1);
-    assert_int_equal(agg_evidence_kinds(ev, &o), 1u << AGG_KIND_INFECTED);
-    agg_evidence_merge(ev, "s2", r2);
-    assert_int_equal(json_integer_value(json_object_get(ev, "packets")), 14);
-    assert_int_equal(json_integer_value(json_object_get(ev, "dsts")), 7); /* the most, not a sum */
-    assert_int_equal(json_integer_value(json_object_get(ev, "first_us")), 50);
-    assert_int_equal(json_integer_value(json_object_get(ev, "last_us")), 900);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(ev, "ports"), "tcp/23")),
-                     12);
-    assert_int_equal(json_array_size(json_object_get(ev, "sensors")), 2);
-    assert_int_equal(json_array_size(json_object_get(ev, "protos")), 1);
+    agg_evidence_init(&ev);
+    merge(&ev, "s1",
+          "{\"packets\":10,\"by_class\":{\"scan\":9,\"backscatter\":1},\"syn\":9,"
+          "\"tool_matches\":{\"mirai\":9},\"dsts\":5,\"first_us\":100,\"last_us\":900,"
+          "\"ports\":[[\"tcp\",23,9]],\"protos\":[\"tcp\"],\"prefixes\":[\"198.18.0.0/16\"],"
+          "\"samples\":[{\"dst\":\"198.18.0.1\"}],\"cc\":\"JP\"}");
+    assert_int_equal(agg_evidence_kinds(&ev, &o), 1u << AGG_KIND_INFECTED);
+    merge(&ev, "s2",
+          "{\"packets\":4,\"by_class\":{\"scan\":4},\"syn\":4,\"dsts\":7,"
+          "\"first_us\":50,\"last_us\":600,\"ports\":[[\"tcp\",23,3],[\"tcp\",2323,1]],"
+          "\"protos\":[\"tcp\"],\"prefixes\":[\"198.19.7.0/24\"]}");
+    assert_int_equal(ev.packets, 14);
+    assert_int_equal(ev.dsts, 7); /* the most, not a sum */
+    assert_int_equal(ev.first_us, 50);
+    assert_int_equal(ev.last_us, 900);
+    assert_int_equal(ev.n_ports, 2);
+    assert_int_equal(ev.ports[0].port, 23);
+    assert_int_equal(ev.ports[0].packets, 12);
+    assert_int_equal(ev.n_sensors, 2);
+    assert_int_equal(ev.protos, 1u << DS_PROTO_TCP);
+    assert_int_equal(ev.by_class[DS_CLASS_SCAN], 13);
+    assert_int_equal(ev.tool_matches[DS_TOOL_MIRAI], 9);
+    assert_string_equal(ev.cc, "JP");
+    assert_int_equal(ev.n_samples, 1);
     /* both an external and the internal prefix: both kinds */
-    assert_int_equal(agg_evidence_kinds(ev, &o),
+    assert_int_equal(agg_evidence_kinds(&ev, &o),
                      (1u << AGG_KIND_INFECTED) | (1u << AGG_KIND_INTERNAL));
+    /* the same prefix from a second record is kept once */
+    merge(&ev, "s2", "{\"packets\":1,\"prefixes\":[\"198.19.7.0/24\"]}");
+    assert_int_equal(ev.n_prefixes, 2);
+    assert_int_equal(ev.n_sensors, 2);
     /* backscatter only: nothing to infer */
-    json_t *bs = json_object();
-    json_t *r3 =
-        rec("{\"packets\":30,\"by_class\":{\"backscatter\":30},\"prefixes\":[\"198.18.0.0/16\"]}");
-    agg_evidence_merge(bs, "s1", r3);
-    assert_int_equal(agg_evidence_kinds(bs, &o), 0);
-    json_decref(r1);
-    json_decref(r2);
-    json_decref(r3);
-    json_decref(ev);
-    json_decref(bs);
+    agg_evidence_init(&bs);
+    merge(&bs, "s1",
+          "{\"packets\":30,\"by_class\":{\"backscatter\":30},\"prefixes\":[\"198.18.0.0/16\"]}");
+    assert_int_equal(agg_evidence_kinds(&bs, &o), 0);
+    agg_evidence_fini(&ev);
+    agg_evidence_fini(&bs);
 }
 
 static void test_fold_and_due(void **state)
 {
     struct agg_org o = org();
-    json_t *ev = json_object(), *inc, *inc2, *a;
-    json_t *r = rec("{\"packets\":3,\"by_class\":{\"scan\":3},\"syn\":3,\"tool_matches\":"
-                    "{\"zmap\":3},\"dsts\":3,\"first_us\":1000000,\"last_us\":2000000,"
-                    "\"ports\":[[\"tcp\",80,3]],\"prefixes\":[\"198.18.0.0/16\"]}");
+    struct agg_evidence ev;
+    struct agg_incident inc, back;
+    json_t *j, *a;
 
     (void)state;
-    agg_evidence_merge(ev, "s1", r);
+    agg_evidence_init(&ev);
+    merge(&ev, "s1",
+          "{\"packets\":3,\"by_class\":{\"scan\":3},\"syn\":3,\"tool_matches\":"
+          "{\"zmap\":3},\"dsts\":3,\"first_us\":1000000,\"last_us\":2000000,"
+          "\"ports\":[[\"tcp\",80,3]],\"prefixes\":[\"198.18.0.0/16\"],"
+          "\"samples\":[{\"t_us\":1000000,\"dst\":\"198.18.0.9\",\"proto\":\"tcp\","
+          "\"note\":\"a \\\"quoted\\\"\\nline\",\"flags\":[1,2]}],\"cc\":\"JP\",\"asn\":2497}");
     o.th.infected_min_packets = 5;
-    inc = agg_incident_fold(NULL, ev, &o, AGG_KIND_INFECTED, "45.67.89.10", 600, 660);
-    assert_string_equal(json_string_value(json_object_get(inc, "id")),
+    assert_int_equal(agg_incident_start(&inc, &o, AGG_KIND_INFECTED, "45.67.89.10", 600), 0);
+    assert_int_equal(agg_incident_fold(&inc, &ev, 600, 660), 0);
+    j = written(&inc, false, 600, 660, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "id")),
                         "cust:infected:45.67.89.10:600");
-    assert_int_equal(json_integer_value(json_object_get(inc, "packets")), 3);
-    assert_false(agg_incident_due(inc, &o.th, AGG_KIND_INFECTED, 660, 0)); /* 3 < 5 */
+    assert_string_equal(json_string_value(json_object_get(j, "org_name")), "Customer \"A\"\t");
+    assert_int_equal(json_integer_value(json_object_get(j, "packets")), 3);
+    json_t *ports = json_object_get(j, "ports");
+    assert_int_equal(json_integer_value(json_object_get(ports, "tcp/80")), 3);
+    assert_string_equal(json_string_value(json_object_get(j, "cc")), "JP");
+    assert_int_equal(json_integer_value(json_object_get(j, "asn")), 2497);
+    assert_string_equal(json_string_value(json_object_get(j, "first_seen")),
+                        "1970-01-01T00:00:01.000000Z");
+    /* the sample is kept as it was, strings escaped and nested values too */
+    json_t *sample = json_array_get(json_object_get(j, "samples"), 0);
+    assert_string_equal(json_string_value(json_object_get(sample, "note")), "a \"quoted\"\nline");
+    assert_int_equal(json_array_size(json_object_get(sample, "flags")), 2);
+    assert_false(agg_incident_due(&inc, &o.th, 660)); /* 3 < 5 */
     /* the same bucket again changes nothing */
-    inc2 = agg_incident_fold(inc, ev, &o, AGG_KIND_INFECTED, "45.67.89.10", 600, 660);
-    assert_int_equal(json_integer_value(json_object_get(inc2, "packets")), 3);
-    json_decref(inc2);
+    assert_int_equal(agg_incident_fold(&inc, &ev, 600, 660), 0);
+    assert_int_equal(inc.packets, 3);
+    /* it reads back as it was written */
+    assert_int_equal(agg_incident_from_json(&back, j), 0);
+    json_decref(j);
+    agg_incident_fini(&inc);
+    inc = back;
+    assert_int_equal(inc.last_bucket, 600);
+    assert_int_equal(inc.tool_matches[DS_TOOL_ZMAP], 3);
+    assert_int_equal(inc.n_samples, 1);
     /* the next bucket adds up and crosses the threshold */
-    inc2 = agg_incident_fold(inc, ev, &o, AGG_KIND_INFECTED, "45.67.89.10", 660, 720);
-    json_decref(inc);
-    inc = inc2;
-    assert_int_equal(json_integer_value(json_object_get(inc, "packets")), 6);
-    assert_int_equal(json_integer_value(json_object_get(inc, "buckets")), 2);
-    assert_string_equal(json_string_value(json_object_get(inc, "tool")), "zmap");
-    assert_true(agg_incident_due(inc, &o.th, AGG_KIND_INFECTED, 720, 0));
-    a = agg_alert_from(inc, 660, 720, 0);
+    assert_int_equal(agg_incident_fold(&inc, &ev, 660, 720), 0);
+    assert_int_equal(inc.packets, 6);
+    assert_int_equal(inc.buckets, 2);
+    assert_int_equal(inc.n_samples, 2);
+    assert_true(agg_incident_due(&inc, &o.th, 720));
+    a = written(&inc, true, 660, 720, 0);
     assert_string_equal(json_string_value(json_object_get(a, "id")),
                         "cust:infected:45.67.89.10:600#1");
+    assert_string_equal(json_string_value(json_object_get(a, "incident")),
+                        "cust:infected:45.67.89.10:600");
+    assert_string_equal(json_string_value(json_object_get(a, "tool")), "zmap");
+    assert_string_equal(json_string_value(json_object_get(a, "severity")), "medium");
+    assert_string_equal(json_string_value(json_object_get(a, "bucket")), "1970-01-01T00:11:00Z");
     assert_true(json_is_false(json_object_get(a, "renotify")));
     assert_null(json_object_get(a, "tool_matches"));
+    assert_null(json_object_get(a, "last_alert_s"));
     json_decref(a);
     /* alerted: not again until renotify has passed */
-    assert_false(agg_incident_due(inc, &o.th, AGG_KIND_INFECTED, 780, 0));
-    assert_true(agg_incident_due(inc, &o.th, AGG_KIND_INFECTED, 720 + o.th.renotify_seconds, 0));
-    /* a closed incident is not continued: a new one starts */
-    json_object_set_new(inc, "status", json_string("closed"));
-    inc2 = agg_incident_fold(inc, ev, &o, AGG_KIND_INFECTED, "45.67.89.10", 9000, 9060);
-    assert_string_equal(json_string_value(json_object_get(inc2, "id")),
-                        "cust:infected:45.67.89.10:9000");
-    json_decref(inc2);
-    json_decref(inc);
-    json_decref(ev);
-    json_decref(r);
+    assert_int_equal(inc.alerts, 1);
+    assert_false(agg_incident_due(&inc, &o.th, 780));
+    assert_true(agg_incident_due(&inc, &o.th, 720 + o.th.renotify_seconds));
+    j = written(&inc, false, 660, 720, 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "last_alert_s")), 720);
+    assert_int_equal(json_integer_value(json_object_get(j, "alerts")), 1);
+    /* a closed incident does not read back as open */
+    json_object_set_new(j, "status", json_string("closed"));
+    agg_incident_fini(&inc);
+    assert_int_equal(agg_incident_from_json(&inc, j), 0);
+    assert_false(inc.open);
+    agg_incident_fini(&inc);
+    json_decref(j);
+    /* not an incident of these kinds */
+    j = rec("{\"id\":\"_soc:early_warning:tcp/23:0\",\"kind\":\"early_warning\"}");
+    assert_int_equal(agg_incident_from_json(&inc, j), -EINVAL);
+    json_decref(j);
+    agg_evidence_fini(&ev);
 }
 
 static void test_ddos_thresholds(void **state)
 {
     struct agg_org o = org();
-    json_t *ev = json_object(), *inc;
-    /* 40 packets in one bucket spread over 50 s: duration below 60 s */
-    json_t *r = rec("{\"packets\":40,\"first_us\":0,\"last_us\":50000000}");
+    struct agg_evidence ev;
+    struct agg_incident inc;
 
     (void)state;
-    agg_evidence_merge(ev, "s1", r);
-    inc = agg_incident_fold(NULL, ev, &o, AGG_KIND_DDOS, "45.67.90.5", 0, 60);
-    assert_false(agg_incident_due(inc, &o.th, AGG_KIND_DDOS, 60, 1.0 / 65536));
-    json_decref(ev);
-    json_decref(r);
-    ev = json_object();
-    r = rec("{\"packets\":20,\"first_us\":60000000,\"last_us\":100000000}");
-    agg_evidence_merge(ev, "s1", r);
-    json_t *inc2 = agg_incident_fold(inc, ev, &o, AGG_KIND_DDOS, "45.67.90.5", 60, 120);
+    /* 40 packets in one bucket spread over 50 s: duration below 60 s */
+    agg_evidence_init(&ev);
+    merge(&ev, "s1", "{\"packets\":40,\"first_us\":0,\"last_us\":50000000}");
+    assert_int_equal(agg_incident_start(&inc, &o, AGG_KIND_DDOS, "45.67.90.5", 0), 0);
+    assert_int_equal(agg_incident_fold(&inc, &ev, 0, 60), 0);
+    assert_false(agg_incident_due(&inc, &o.th, 60));
+    agg_evidence_fini(&ev);
+    agg_evidence_init(&ev);
+    merge(&ev, "s1", "{\"packets\":20,\"first_us\":60000000,\"last_us\":100000000}");
+    assert_int_equal(agg_incident_fold(&inc, &ev, 60, 120), 0);
     /* 60 packets over 100 s, 40 in one bucket: over all three thresholds */
-    assert_true(agg_incident_due(inc2, &o.th, AGG_KIND_DDOS, 120, 1.0 / 65536));
-    json_t *a = agg_alert_from(inc2, 60, 120, 1.0 / 65536);
+    assert_true(agg_incident_due(&inc, &o.th, 120));
+    json_t *a = written(&inc, true, 60, 120, 1.0 / 65536);
+    assert_string_equal(json_string_value(json_object_get(a, "severity")), "high");
+    assert_null(json_object_get(a, "darknet_addresses")); /* victims have no darknet count */
+    double dur = json_real_value(json_object_get(json_object_get(a, "attack"), "duration_s"));
     double pps = json_real_value(json_object_get(json_object_get(a, "attack"), "backscatter_pps"));
     double est =
         json_real_value(json_object_get(json_object_get(a, "attack"), "estimated_response_pps"));
+    assert_true(dur > 99.9 && dur < 100.1); /* a real even when whole */
     assert_true(pps > 0.59 && pps < 0.61);
     assert_true(est > pps * 65535 && est < pps * 65537);
     json_decref(a);
-    json_decref(inc2);
-    json_decref(inc);
-    json_decref(ev);
-    json_decref(r);
+    agg_incident_fini(&inc);
+    agg_evidence_fini(&ev);
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
