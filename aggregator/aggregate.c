@@ -326,54 +326,164 @@ static int out_json(struct out *o, bool alert, const char *key, const json_t *j,
     return 0;
 }
 
-static int early_warning(struct agg *g, json_t *ports, int64_t bucket, int64_t bucket_end,
-                         json_t *state_out, struct out *o, char *err, size_t errlen)
-{
-    json_t *state = rds_agg_ew_state(g->conn, err, errlen), *v;
-    const char *port;
-    json_t *fired = json_array();
+/* The early warning works on every (protocol, port) of a bucket — about 100,000 when a million
+ * sources scan — so in dense tables indexed by slot, not in JSON objects. */
+#define EW_SLOTS (DS_PROTO_N * 65536)
 
-    if (!state)
-        return -EIO;
-    /* ports without sources this bucket count as 0 for their baseline */
-    json_object_foreach(state, port, v) {
-        if (port[0] != '_' && !json_object_get(ports, port))
-            json_object_set_new(ports, port, json_integer(0));
+struct ew {
+    int64_t *sources;     /* per slot: distinct sources this bucket (summed over sensors) */
+    struct agg_ew *state; /* per slot: its baseline, where known[] */
+    uint8_t *known;
+    struct agg_ew all; /* "_buckets": how many buckets the warning has seen */
+    struct rds_ew_entry *out;
+    size_t n_out, cap_out;
+};
+
+/* The slot of a port name ("tcp/23"), or -1. */
+static int ew_slot(const char *name, size_t len)
+{
+    char proto[8];
+    const char *slash = memchr(name, '/', len);
+    int64_t port = 0;
+
+    if (!slash || slash == name || (size_t)(slash - name) >= sizeof(proto) ||
+        name + len - slash < 2 || name + len - slash > 6)
+        return -1;
+    memcpy(proto, name, (size_t)(slash - name));
+    proto[slash - name] = '\0';
+    for (const char *p = slash + 1; p < name + len; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        port = port * 10 + (*p - '0');
     }
-    struct agg_ew all;
-    agg_ew_parse(json_string_value(json_object_get(state, "_buckets")), &all);
-    json_object_foreach(ports, port, v) {
+    int pr = ds_name_find(ds_proto_names, DS_PROTO_N, proto);
+    return pr < 0 || port > 65535 ? -1 : pr * 65536 + (int)port;
+}
+
+static void ew_name(int slot, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%d", ds_proto_names[slot / 65536], slot % 65536);
+}
+
+static int ew_on_sources(void *ctx, const char *name, size_t len, const char *value, size_t vlen)
+{
+    struct ew *e = ctx;
+    int slot = ew_slot(name, len);
+    char num[24];
+
+    if (slot < 0 || vlen >= sizeof(num))
+        return 0;
+    memcpy(num, value, vlen);
+    num[vlen] = '\0';
+    e->sources[slot] += strtoll(num, NULL, 10);
+    return 0;
+}
+
+static int ew_on_state(void *ctx, const char *name, size_t len, const char *value, size_t vlen)
+{
+    struct ew *e = ctx;
+    char text[64];
+    int slot;
+
+    if (vlen >= sizeof(text))
+        return 0;
+    memcpy(text, value, vlen);
+    text[vlen] = '\0';
+    if (len == 8 && memcmp(name, "_buckets", 8) == 0) {
+        agg_ew_parse(text, &e->all);
+    } else if ((slot = ew_slot(name, len)) >= 0) {
+        agg_ew_parse(text, &e->state[slot]);
+        e->known[slot] = 1;
+    }
+    return 0;
+}
+
+static int ew_put(struct ew *e, const char *port, const struct agg_ew *s)
+{
+    if (e->n_out == e->cap_out) {
+        size_t cap = e->cap_out ? 2 * e->cap_out : 4096;
+        struct rds_ew_entry *n = realloc(e->out, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        e->out = n;
+        e->cap_out = cap;
+    }
+    struct rds_ew_entry *x = &e->out[e->n_out++];
+    snprintf(x->port, sizeof(x->port), "%s", port);
+    x->state[0] = '\0';
+    if (s)
+        agg_ew_format(s, x->state, sizeof(x->state));
+    return 0;
+}
+
+static void ew_fini(struct ew *e)
+{
+    free(e->sources);
+    free(e->state);
+    free(e->known);
+    free(e->out);
+}
+
+/* Reads every sensor's per-port sources of the bucket into e. */
+static int ew_read_sources(struct agg *g, struct ew *e, int64_t bucket, char *err, size_t errlen)
+{
+    e->sources = calloc(EW_SLOTS, sizeof(*e->sources));
+    e->state = calloc(EW_SLOTS, sizeof(*e->state));
+    e->known = calloc(EW_SLOTS, 1);
+    if (!e->sources || !e->state || !e->known) {
+        snprintf(err, errlen, "early warning: out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < g->n_sensors; i++) {
+        int has = rds_agg_has_bucket(g->conn, g->sensors[i].name, bucket, err, errlen);
+        if (has < 0 || (has && rds_agg_port_sources(g->conn, g->sensors[i].name, bucket,
+                                                    ew_on_sources, e, err, errlen) < 0))
+            return -EIO;
+    }
+    return 0;
+}
+
+static int early_warning(struct agg *g, struct ew *e, int64_t bucket, int64_t bucket_end,
+                         struct out *o, char *err, size_t errlen)
+{
+    json_t *fired = json_array(), *v;
+
+    if (rds_agg_ew_state(g->conn, ew_on_state, e, err, errlen) < 0) {
+        json_decref(fired);
+        return -EIO;
+    }
+    for (int slot = 0; slot < EW_SLOTS; slot++) {
         struct agg_ew s;
-        double ratio, x = (double)json_integer_value(v);
-        char buf[96];
-        const char *known = json_string_value(json_object_get(state, port));
-        if (known) {
-            agg_ew_parse(known, &s);
+        /* a tracked port without sources this bucket counts as 0 for its baseline */
+        double ratio, x = (double)e->sources[slot];
+        char port[16];
+        if (e->known[slot]) {
+            s = e->state[slot];
         } else {
             /* an untracked port has a baseline of zero once the warning itself has warmed up:
              * a port nobody scanned that suddenly draws many sources is a surge too */
             if (x < EW_TRACK_MIN)
                 continue;
-            s = (struct agg_ew){0, 0, all.n};
+            s = (struct agg_ew){0, 0, e->all.n};
         }
+        ew_name(slot, port, sizeof(port));
         double baseline = s.mean;
         if (agg_ew_step(&s, x, &g->ew, &ratio))
             json_array_append_new(fired, json_pack("{s:s,s:f,s:f,s:f}", "port", port, "sources", x,
                                                    "baseline", baseline, "ratio", ratio));
-        if (x == 0 && s.mean < EW_FORGET_BELOW) {
-            json_object_set_new(state_out, port, json_null()); /* forgotten: HDEL */
-            continue;
+        /* forgotten (HDEL) when it decays */
+        if (ew_put(e, port, x == 0 && s.mean < EW_FORGET_BELOW ? NULL : &s) < 0) {
+            json_decref(fired);
+            snprintf(err, errlen, "early warning: out of memory");
+            return -ENOMEM;
         }
-        agg_ew_format(&s, buf, sizeof(buf));
-        json_object_set_new(state_out, port, json_string(buf));
     }
-    all.n++;
-    {
-        char buf[96];
-        agg_ew_format(&all, buf, sizeof(buf));
-        json_object_set_new(state_out, "_buckets", json_string(buf));
+    e->all.n++;
+    if (ew_put(e, "_buckets", &e->all) < 0) {
+        json_decref(fired);
+        snprintf(err, errlen, "early warning: out of memory");
+        return -ENOMEM;
     }
-    json_decref(state);
     /* one open incident per port: a surge lasting several buckets is one warning */
     size_t i, n = json_array_size(fired);
     const char **fields = calloc(n + 1, sizeof(*fields));
@@ -569,7 +679,8 @@ static void hosts_clear(struct agg *g)
 static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *err, size_t errlen)
 {
     int64_t bucket_end = bucket + seconds;
-    json_t *ports = json_object(), *ew_state = json_object(), *olds = NULL;
+    json_t *olds = NULL;
+    struct ew ew;
     struct decision *d = NULL;
     struct rds_agg_text *inc_texts = NULL, *alert_texts = NULL;
     struct out o;
@@ -583,14 +694,13 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
     char ts[40];
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+    memset(&ew, 0, sizeof(ew));
     out_init(&o);
     g->host_index[0] = json_object();
     g->host_index[1] = json_object();
     g->lines = g->matched = g->skipped_bogon = g->skipped_research = 0;
     for (size_t i = 0; i < g->n_sensors; i++) {
         int has = rds_agg_has_bucket(g->conn, g->sensors[i].name, bucket, err, errlen);
-        json_t *p, *v;
-        const char *k;
         if (has < 0)
             goto out;
         if (!has)
@@ -601,16 +711,9 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
             rds_agg_each_record(g->conn, g->sensor, bucket, true, in_livenet, on_vic, g, err,
                                 errlen) < 0)
             goto out;
-        p = rds_agg_port_sources(g->conn, g->sensor, bucket, err, errlen);
-        if (!p)
-            goto out;
-        json_object_foreach(p, k, v) {
-            json_t *x = json_object_get(ports, k);
-            json_object_set_new(
-                ports, k, json_integer((x ? json_integer_value(x) : 0) + json_integer_value(v)));
-        }
-        json_decref(p);
     }
+    if (ew_read_sources(g, &ew, bucket, err, errlen) < 0)
+        goto out;
     n = decide(g, &d);
     {
         const char **fields = calloc(n + 1, sizeof(*fields));
@@ -627,7 +730,7 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
             goto out;
         }
     }
-    if (early_warning(g, ports, bucket, bucket_end, ew_state, &o, err, errlen) < 0 ||
+    if (early_warning(g, &ew, bucket, bucket_end, &o, err, errlen) < 0 ||
         close_quiet(g, bucket_end, &o, d, n, err, errlen) < 0)
         goto out;
     inc_texts = out_texts(&o, false);
@@ -638,7 +741,7 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
     }
     {
         struct rds_agg_commit x = {bucket,      inc_texts,  o.n_incidents,
-                                   alert_texts, o.n_alerts, ew_state};
+                                   alert_texts, o.n_alerts, ew.out, ew.n_out};
         rc = rds_agg_commit(g->conn, &x, err, errlen);
     }
     if (rc >= 0) {
@@ -653,8 +756,7 @@ out:
     free(inc_texts);
     free(alert_texts);
     json_decref(olds);
-    json_decref(ports);
-    json_decref(ew_state);
+    ew_fini(&ew);
     out_fini(&o);
     hosts_clear(g);
     if (done) {

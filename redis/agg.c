@@ -352,26 +352,49 @@ int rds_agg_each_record(struct rds_conn *c, const char *sensor, int64_t start, b
     return rc;
 }
 
-json_t *rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t start, char *err,
-                             size_t errlen)
+/* HGETALL of a hash, each field to cb. */
+static int each_field(struct rds_conn *c, const char *key, rds_field_fn cb, void *ctx, char *err,
+                      size_t errlen)
 {
-    char key[RDS_KEY_MAX];
-    redisReply *r = rds_conn_command(c, "aggregate", err, errlen, "HGETALL %s",
-                                     rds_key_bucket(key, sizeof(key), sensor, start, "port"));
-    json_t *o;
+    redisReply *r = rds_conn_command(c, "aggregate", err, errlen, "HGETALL %s", key);
+    int rc = 0;
 
     if (!r)
-        return NULL;
-    o = json_object();
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *f = r->element[i]->str;
-        size_t n = strlen(f);
-        if (n < 3 || strcmp(f + n - 2, ":s") != 0)
-            continue;
-        json_object_setn_new(o, f, n - 2, json_integer(strtoll(r->element[i + 1]->str, NULL, 10)));
+        return -EIO;
+    for (size_t i = 0; i + 1 < r->elements && rc == 0; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (cb(ctx, f->str, f->len, v->str, v->len) < 0) {
+            snprintf(err, errlen, "aggregate: field callback failed");
+            rc = -ECANCELED;
+        }
     }
     freeReplyObject(r);
-    return o;
+    return rc;
+}
+
+struct port_filter {
+    rds_field_fn cb;
+    void *ctx;
+};
+
+/* The port hash holds "<port>:p" (packets) and "<port>:s" (sources): sources only. */
+static int port_field(void *ctx, const char *name, size_t len, const char *value, size_t vlen)
+{
+    struct port_filter *f = ctx;
+
+    if (len < 3 || name[len - 2] != ':' || name[len - 1] != 's')
+        return 0;
+    return f->cb(f->ctx, name, len - 2, value, vlen);
+}
+
+int rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t start, rds_field_fn cb,
+                         void *ctx, char *err, size_t errlen)
+{
+    char key[RDS_KEY_MAX];
+    struct port_filter f = {cb, ctx};
+
+    return each_field(c, rds_key_bucket(key, sizeof(key), sensor, start, "port"), port_field, &f,
+                      err, errlen);
 }
 
 int64_t rds_agg_checkpoint(struct rds_conn *c, char *err, size_t errlen)
@@ -443,18 +466,9 @@ json_t *rds_agg_incidents_quiet(struct rds_conn *c, int64_t before, char *err, s
     return fields;
 }
 
-json_t *rds_agg_ew_state(struct rds_conn *c, char *err, size_t errlen)
+int rds_agg_ew_state(struct rds_conn *c, rds_field_fn cb, void *ctx, char *err, size_t errlen)
 {
-    redisReply *r = rds_conn_command(c, "aggregate", err, errlen, "HGETALL " K_EW);
-    json_t *o;
-
-    if (!r)
-        return NULL;
-    o = json_object();
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
-    freeReplyObject(r);
-    return o;
+    return each_field(c, K_EW, cb, ctx, err, errlen);
 }
 
 /* Appends one command and counts it. */
@@ -523,8 +537,6 @@ int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err
     redisContext *ctx = rds_conn_ctx(c);
     unsigned queued = 0;
     redisReply *r;
-    const char *key;
-    json_t *v;
     size_t i;
     int64_t ms = x->bucket * 1000;
     int rc = 0;
@@ -588,12 +600,12 @@ int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err
             append_argv(c, &queued, 8, argv, lens);
         }
     }
-    json_object_foreach(x->ew_state, key, v) {
-        if (json_is_string(v))
-            batch_add(c, &queued, &ew_set, key, strlen(key), json_string_value(v),
-                      json_string_length(v));
+    for (i = 0; i < x->n_ew; i++) {
+        const struct rds_ew_entry *e = &x->ew[i];
+        if (e->state[0])
+            batch_add(c, &queued, &ew_set, e->port, strlen(e->port), e->state, strlen(e->state));
         else
-            batch_add(c, &queued, &ew_del, key, strlen(key), NULL, 0);
+            batch_add(c, &queued, &ew_del, e->port, strlen(e->port), NULL, 0);
     }
     batch_flush(c, &queued, &hset);
     batch_flush(c, &queued, &zadd);

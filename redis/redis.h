@@ -268,9 +268,13 @@ typedef void (*rds_addr_filter_fn)(void *ctx, const struct ds_addr *a, size_t n,
 int rds_agg_each_record(struct rds_conn *c, const char *sensor, int64_t start, bool victims,
                         rds_addr_filter_fn want, rds_line_fn cb, void *ctx, char *err,
                         size_t errlen);
-/* The bucket's distinct sources per port: {"tcp/23": 118, …}. */
-json_t *rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t start, char *err,
-                             size_t errlen);
+/* A (name, value) field of a hash, for callbacks; name and value are not NUL-terminated. */
+typedef int (*rds_field_fn)(void *ctx, const char *name, size_t name_len, const char *value,
+                            size_t value_len);
+/* The bucket's distinct sources per port: cb(ctx, "tcp/23", 6, "118", 3) for each port. A
+ * callback returning < 0 stops the walk (-ECANCELED). Returns 0 or -errno. */
+int rds_agg_port_sources(struct rds_conn *c, const char *sensor, int64_t start, rds_field_fn cb,
+                         void *ctx, char *err, size_t errlen);
 /* The last bucket start the aggregator finished, -1 for none, -2 on error. */
 int64_t rds_agg_checkpoint(struct rds_conn *c, char *err, size_t errlen);
 /* Incidents by field ("org|kind|host"): object field → incident (absent when none). */
@@ -278,8 +282,16 @@ json_t *rds_agg_incidents_get(struct rds_conn *c, const char *const *fields, siz
                               size_t errlen);
 /* Fields of open incidents last active before `before` (Unix seconds), at most 10,000. */
 json_t *rds_agg_incidents_quiet(struct rds_conn *c, int64_t before, char *err, size_t errlen);
-/* The early-warning state: object port → "mean mad n". */
-json_t *rds_agg_ew_state(struct rds_conn *c, char *err, size_t errlen);
+/* The early-warning state: cb(ctx, port, "mean mad n") for each port (and "_buckets"). Returns
+ * 0 or -errno. */
+int rds_agg_ew_state(struct rds_conn *c, rds_field_fn cb, void *ctx, char *err, size_t errlen);
+
+/* One early-warning state to write: a port (or "_buckets") and its "mean mad n", or an empty
+ * state: forgotten (HDEL). */
+struct rds_ew_entry {
+    char port[16];
+    char state[64];
+};
 
 /* One JSON text to write: an incident (key: its field; with its last activity and whether it
  * is open) or an alert (key: its organisation's id, NULL for the SOC's). Texts need no NUL. */
@@ -298,7 +310,8 @@ struct rds_agg_commit {
     size_t n_incidents;
     const struct rds_agg_text *alerts; /* in order: entry ids <bucket ms>-<i> */
     size_t n_alerts;
-    json_t *ew_state; /* port → "mean mad n", or null: forgotten */
+    const struct rds_ew_entry *ew;
+    size_t n_ew;
 };
 /* Returns 0 when written, 1 when the checkpoint had already passed the bucket (nothing written),
  * -errno on failure (nothing written either). */
