@@ -19,6 +19,29 @@
 #define EW_TRACK_MIN    3    /* a port gets a baseline once it draws this many sources */
 #define EW_FORGET_BELOW 0.5  /* … and loses it when its baseline decays below this */
 
+/* Open incidents as this aggregator last committed them, so a bucket reads back from Redis
+ * (and parses) only the incidents it has not seen: in steady operation most hosts in subscriber
+ * ranges show up bucket after bucket. Only aggregators write incidents, each with the
+ * checkpoint in one transaction; the cache holds while the checkpoint is the bucket this
+ * aggregator committed last, and is dropped otherwise (another aggregator wrote, or a commit
+ * failed). */
+#define CACHE_MAX 1000000 /* open incidents kept; beyond, the cache starts over */
+struct cache {
+    json_t *index; /* field → slot */
+    struct agg_incident *slots;
+    size_t n_slots, cap_slots, used;
+    size_t *free_slots;
+    size_t n_free;
+    int64_t bucket; /* the checkpoint it is valid at; INT64_MIN: empty */
+};
+
+/* What a bucket will put into the cache once it is committed: an incident (moved in), or a
+ * field to drop (closed; inc.id NULL). */
+struct pending {
+    char field[200];
+    struct agg_incident inc;
+};
+
 struct agg {
     const struct ds_config *cfg;
     struct rds_conn *conn;
@@ -33,6 +56,7 @@ struct agg {
     struct host *hosts; /* every matched host's evidence, sources then victims */
     size_t n_hosts, cap_hosts;
     json_t *host_index[2]; /* address text → index in hosts, for sources and for victims */
+    struct cache cache;
     uint64_t lines, matched, skipped_bogon, skipped_research;
 };
 
@@ -41,6 +65,74 @@ struct host {
     bool victim;
     struct agg_evidence ev;
 };
+
+static void cache_clear(struct cache *c)
+{
+    for (size_t i = 0; i < c->n_slots; i++)
+        agg_incident_fini(&c->slots[i]);
+    free(c->slots);
+    free(c->free_slots);
+    json_decref(c->index);
+    memset(c, 0, sizeof(*c));
+    c->bucket = INT64_MIN;
+}
+
+static const struct agg_incident *cache_get(const struct cache *c, const char *field)
+{
+    json_t *at = c->index ? json_object_get(c->index, field) : NULL;
+
+    return at ? &c->slots[json_integer_value(at)] : NULL;
+}
+
+/* Moves inc into the cache under field (replacing what was there), or drops the field when inc
+ * is closed. */
+static int cache_put(struct cache *c, const char *field, struct agg_incident *inc)
+{
+    json_t *at;
+    size_t slot;
+
+    if (!c->index && !(c->index = json_object()))
+        return -ENOMEM;
+    at = json_object_get(c->index, field);
+    if (at) {
+        slot = (size_t)json_integer_value(at);
+        agg_incident_fini(&c->slots[slot]);
+        if (!inc->open) {
+            agg_incident_fini(inc);
+            json_object_del(c->index, field);
+            c->free_slots[c->n_free++] = slot;
+            c->used--;
+            return 0;
+        }
+        c->slots[slot] = *inc;
+        memset(inc, 0, sizeof(*inc)); /* moved */
+        return 0;
+    }
+    if (!inc->open) {
+        agg_incident_fini(inc);
+        return 0;
+    }
+    if (c->n_free) {
+        slot = c->free_slots[--c->n_free];
+    } else {
+        if (c->n_slots == c->cap_slots) {
+            size_t cap = c->cap_slots ? 2 * c->cap_slots : 1024;
+            struct agg_incident *v = realloc(c->slots, cap * sizeof(*v));
+            size_t *f = v ? realloc(c->free_slots, cap * sizeof(*f)) : NULL;
+            if (v)
+                c->slots = v;
+            if (!v || !f)
+                return -ENOMEM;
+            c->free_slots = f;
+            c->cap_slots = cap;
+        }
+        slot = c->n_slots++;
+    }
+    c->slots[slot] = *inc;
+    memset(inc, 0, sizeof(*inc)); /* moved */
+    c->used++;
+    return json_object_set_new(c->index, field, json_integer((json_int_t)slot)) < 0 ? -ENOMEM : 0;
+}
 
 /* What a bucket writes: incident and alert texts, and their keys, by offset until committed. */
 struct item {
@@ -53,6 +145,8 @@ struct out {
     struct ds_buf keys, texts;
     struct item *incidents, *alerts;
     size_t n_incidents, n_alerts, cap_incidents, cap_alerts;
+    struct pending *pending; /* for the cache, once committed */
+    size_t n_pending, cap_pending;
 };
 
 /* ---- bogons */
@@ -270,6 +364,9 @@ static void out_init(struct out *o)
 
 static void out_fini(struct out *o)
 {
+    for (size_t i = 0; i < o->n_pending; i++)
+        agg_incident_fini(&o->pending[i].inc);
+    free(o->pending);
     ds_buf_fini(&o->keys);
     ds_buf_fini(&o->texts);
     free(o->incidents);
@@ -305,6 +402,29 @@ static struct item *out_item(struct out *o, bool alert, const char *key)
 static void out_done(struct out *o, struct item *it)
 {
     it->len = o->texts.len - it->text;
+}
+
+/* Keeps inc (moved: *inc is emptied) for the cache once the bucket is committed; a closed
+ * incident (inc NULL) drops the field. */
+static int out_pending(struct out *o, const char *field, struct agg_incident *inc)
+{
+    if (o->n_pending == o->cap_pending) {
+        size_t cap = o->cap_pending ? 2 * o->cap_pending : 1024;
+        struct pending *p = realloc(o->pending, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        o->pending = p;
+        o->cap_pending = cap;
+    }
+    struct pending *p = &o->pending[o->n_pending++];
+    snprintf(p->field, sizeof(p->field), "%s", field);
+    if (inc) {
+        p->inc = *inc;
+        memset(inc, 0, sizeof(*inc));
+    } else {
+        memset(&p->inc, 0, sizeof(p->inc)); /* closed */
+    }
+    return 0;
 }
 
 /* An incident or alert that is a JSON tree (early warnings, closed incidents). */
@@ -598,6 +718,8 @@ static int close_quiet(struct agg *g, int64_t bucket_end, struct out *o, const s
         int rc = out_json(o, false, field, inc, false,
                           json_integer_value(json_object_get(inc, "last_seen_s")));
         json_decref(inc);
+        if (rc == 0)
+            rc = out_pending(o, field, NULL);
         if (rc < 0) {
             json_decref(olds);
             snprintf(err, errlen, "closing incidents: out of memory");
@@ -620,7 +742,11 @@ static int fold_one(struct agg *g, const struct decision *d, json_t *olds, int64
     int rc = -ENOMEM;
 
     /* an open incident goes on; a closed one (or one that does not read back) is replaced */
-    if (!old || agg_incident_from_json(&inc, old) < 0 || !inc.open || inc.kind != d->kind) {
+    const struct agg_incident *cached = cache_get(&g->cache, d->field);
+    if (cached) {
+        if (agg_incident_copy(&inc, cached) < 0)
+            return -ENOMEM;
+    } else if (!old || agg_incident_from_json(&inc, old) < 0 || !inc.open || inc.kind != d->kind) {
         if (old)
             agg_incident_fini(&inc);
         if (agg_incident_start(&inc, org, d->kind, d->host->ip, bucket) < 0)
@@ -640,7 +766,8 @@ static int fold_one(struct agg *g, const struct decision *d, json_t *olds, int64
     it->open = inc.open;
     it->last_seen_s = inc.last_seen_s;
     out_done(o, it);
-    rc = ds_buf_failed(&o->texts) || ds_buf_failed(&o->keys) ? -ENOMEM : 0;
+    rc = ds_buf_failed(&o->texts) || ds_buf_failed(&o->keys) ? -ENOMEM
+                                                             : out_pending(o, d->field, &inc);
 out:
     agg_incident_fini(&inc);
     return rc;
@@ -676,7 +803,8 @@ static void hosts_clear(struct agg *g)
     }
 }
 
-static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *err, size_t errlen)
+static int process_bucket(struct agg *g, int64_t checkpoint, int64_t bucket, int64_t seconds,
+                          char *err, size_t errlen)
 {
     int64_t bucket_end = bucket + seconds;
     json_t *olds = NULL;
@@ -694,6 +822,8 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
     char ts[40];
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+    if (g->cache.bucket != checkpoint)
+        cache_clear(&g->cache); /* someone else committed since: read everything back */
     memset(&ew, 0, sizeof(ew));
     out_init(&o);
     g->host_index[0] = json_object();
@@ -716,10 +846,14 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
         goto out;
     n = decide(g, &d);
     {
+        /* only the incidents the cache does not hold are read back */
         const char **fields = calloc(n + 1, sizeof(*fields));
-        for (size_t i = 0; i < n; i++)
-            fields[i] = d[i].field;
-        olds = rds_agg_incidents_get(g->conn, fields, n, err, errlen);
+        size_t misses = 0;
+        for (size_t i = 0; fields && i < n; i++) {
+            if (!cache_get(&g->cache, d[i].field))
+                fields[misses++] = d[i].field;
+        }
+        olds = fields ? rds_agg_incidents_get(g->conn, fields, misses, err, errlen) : NULL;
         free(fields);
         if (!olds)
             goto out;
@@ -740,9 +874,20 @@ static int process_bucket(struct agg *g, int64_t bucket, int64_t seconds, char *
         goto out;
     }
     {
-        struct rds_agg_commit x = {bucket,      inc_texts,  o.n_incidents,
-                                   alert_texts, o.n_alerts, ew.out, ew.n_out};
+        struct rds_agg_commit x = {bucket,     inc_texts, o.n_incidents, alert_texts,
+                                   o.n_alerts, ew.out,    ew.n_out};
         rc = rds_agg_commit(g->conn, &x, err, errlen);
+    }
+    if (rc == 0) {
+        /* what was committed is what the next bucket starts from */
+        for (size_t i = 0; i < o.n_pending && rc == 0; i++)
+            rc = cache_put(&g->cache, o.pending[i].field, &o.pending[i].inc);
+        g->cache.bucket = bucket;
+        if (rc < 0 || g->cache.used > CACHE_MAX)
+            cache_clear(&g->cache);
+        rc = 0;
+    } else {
+        cache_clear(&g->cache);
     }
     if (rc >= 0) {
         done = true;
@@ -920,6 +1065,7 @@ int agg_run(const struct ds_config *cfg, bool once)
 
     memset(&g, 0, sizeof(g));
     g.cfg = cfg;
+    g.cache.bucket = INT64_MIN;
     agg_thresholds_from_config(cfg, &g.defaults);
     g.ew = (struct agg_ew_params){cfg->ew_alpha, cfg->ew_ratio, cfg->ew_deviations,
                                   cfg->ew_min_sources, (unsigned)cfg->ew_warmup};
@@ -1007,7 +1153,7 @@ int agg_run(const struct ds_config *cfg, bool once)
             ds_sleep_ns(1000 * 1000000LL);
             continue;
         }
-        if (process_bucket(&g, bucket, seconds, err, sizeof(err)) < 0) {
+        if (process_bucket(&g, checkpoint, bucket, seconds, err, sizeof(err)) < 0) {
             ds_log(DS_LOG_WARN, "aggregate", "%s (retrying the bucket)", err);
             if (once) {
                 status = 3;
@@ -1022,6 +1168,7 @@ int agg_run(const struct ds_config *cfg, bool once)
             fclose(f);
     }
 out:
+    cache_clear(&g.cache);
     rds_conn_free(g.conn);
     agg_subscribers_free(g.subs);
     agg_trie_free(g.bogons);

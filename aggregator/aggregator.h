@@ -203,6 +203,8 @@ struct agg_incident {
 };
 
 void agg_incident_fini(struct agg_incident *inc);
+/* A deep copy of src into dst. Returns 0 or -ENOMEM (dst then empty). */
+DS_WARN_UNUSED int agg_incident_copy(struct agg_incident *dst, const struct agg_incident *src);
 /* A new open incident of an organisation, kind and host, opened in bucket. Returns 0 or
  * -ENOMEM. */
 DS_WARN_UNUSED int agg_incident_start(struct agg_incident *inc, const struct agg_org *org, int kind,

@@ -237,6 +237,25 @@ static char *dup_or_null(const char *s, bool *failed)
     return d;
 }
 
+int agg_incident_copy(struct agg_incident *dst, const struct agg_incident *src)
+{
+    bool failed = false;
+
+    *dst = *src;
+    dst->id = dup_or_null(src->id, &failed);
+    dst->org = dup_or_null(src->org, &failed);
+    dst->org_name = dup_or_null(src->org_name, &failed);
+    for (unsigned i = 0; i < src->n_sensors; i++)
+        dst->sensors[i] = dup_or_null(src->sensors[i], &failed);
+    for (unsigned i = 0; i < src->n_samples; i++)
+        dst->samples[i] = dup_or_null(src->samples[i], &failed);
+    if (failed) {
+        agg_incident_fini(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int agg_incident_start(struct agg_incident *inc, const struct agg_org *org, int kind,
                        const char *host, int64_t bucket)
 {
