@@ -198,20 +198,40 @@ static int want_push(struct want_list *w, uint32_t shard, uint32_t off, uint32_t
     return 0;
 }
 
-/* GETRANGE of each wanted line, pipelined GETRANGE_BATCH at a time; cb for each. */
+/* GETRANGE of each wanted line, pipelined GETRANGE_BATCH at a time, the next batch sent before
+ * the replies of the current one are read (Redis answers it while cb parses); cb for each. */
 #define GETRANGE_BATCH 1024
+static int send_ranges(redisContext *rc, const char *rec_prefix, const struct want_list *w,
+                       size_t first, size_t end)
+{
+    for (size_t i = first; i < end; i++) {
+        const struct want_line *l = &w->v[i];
+        char key[RDS_KEY_MAX], from[16], to[16];
+        const char *argv[] = {"GETRANGE", key, from, to};
+        size_t lens[] = {8, (size_t)snprintf(key, sizeof(key), "%s%u", rec_prefix, l->shard),
+                         (size_t)snprintf(from, sizeof(from), "%u", l->off),
+                         (size_t)snprintf(to, sizeof(to), "%u", l->off + l->len - 1)};
+        if (redisAppendCommandArgv(rc, 4, argv, lens) != REDIS_OK)
+            return -ENOMEM;
+    }
+    return rds_conn_push_out(rc) < 0 ? -EIO : 0;
+}
+
 static int fetch_lines(struct rds_conn *c, const char *rec_prefix, const struct want_list *w,
                        rds_line_fn cb, void *ctx, char *err, size_t errlen)
 {
     redisContext *rc = rds_conn_ctx(c);
+    size_t sent = w->n < GETRANGE_BATCH ? w->n : GETRANGE_BATCH;
 
+    if (send_ranges(rc, rec_prefix, w, 0, sent) < 0)
+        goto fail;
     for (size_t first = 0; first < w->n; first += GETRANGE_BATCH) {
         size_t end = first + GETRANGE_BATCH < w->n ? first + GETRANGE_BATCH : w->n;
-        for (size_t i = first; i < end; i++) {
-            const struct want_line *l = &w->v[i];
-            if (redisAppendCommand(rc, "GETRANGE %s%u %u %u", rec_prefix, l->shard, l->off,
-                                   l->off + l->len - 1) != REDIS_OK)
+        size_t next = end + GETRANGE_BATCH < w->n ? end + GETRANGE_BATCH : w->n;
+        if (next > sent) {
+            if (send_ranges(rc, rec_prefix, w, sent, next) < 0)
                 goto fail;
+            sent = next;
         }
         for (size_t i = first; i < end; i++) {
             void *v = NULL;
@@ -223,6 +243,8 @@ static int fetch_lines(struct rds_conn *c, const char *rec_prefix, const struct 
                 cbr = one_line(r->str, r->len, cb, ctx);
             freeReplyObject(r);
             if (cbr < 0) {
+                /* the replies still pending are read and dropped with the connection */
+                rds_conn_fail(c, "GETRANGE", NULL);
                 snprintf(err, errlen, "aggregate: record callback failed");
                 return -ECANCELED;
             }
