@@ -490,7 +490,33 @@ json_t *rds_agg_incidents_quiet(struct rds_conn *c, int64_t before, char *err, s
 
 int rds_agg_ew_state(struct rds_conn *c, rds_field_fn cb, void *ctx, char *err, size_t errlen)
 {
-    return each_field(c, K_EW, cb, ctx, err, errlen);
+    redisReply *r = rds_conn_command(c, "aggregate", err, errlen, "TYPE " K_EW);
+    int rc = 0;
+
+    if (!r)
+        return -EIO;
+    bool hash = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "hash") == 0;
+    freeReplyObject(r);
+    if (hash) /* written by darkscope before 2026-11-26; the next commit replaces it */
+        return each_field(c, K_EW, cb, ctx, err, errlen);
+    r = rds_conn_command(c, "aggregate", err, errlen, "GET " K_EW);
+    if (!r)
+        return -EIO;
+    if (r->type == REDIS_REPLY_STRING) {
+        /* one line per port: "<port> <state>\n" */
+        for (const char *p = r->str, *end = r->str + r->len; p < end && rc == 0;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
+            nl = nl ? nl : end;
+            sp = memchr(p, ' ', (size_t)(nl - p));
+            if (sp && cb(ctx, p, (size_t)(sp - p), sp + 1, (size_t)(nl - sp - 1)) < 0) {
+                snprintf(err, errlen, "aggregate: field callback failed");
+                rc = -ECANCELED;
+            }
+            p = nl + 1;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
 }
 
 /* Appends one command and counts it. */
@@ -589,12 +615,10 @@ int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err
     append(c, &queued, "MULTI");
     /* the bulk of a bucket's commit: many fields per HSET, ZADD and ZREM, arguments as argv
      * (no format parsing; texts copied once) */
-    struct batch hset, zadd, zrem, ew_set, ew_del;
+    struct batch hset, zadd, zrem;
     batch_init(&hset, "HSET", K_INCIDENTS);
     batch_init(&zadd, "ZADD", K_OPEN);
     batch_init(&zrem, "ZREM", K_OPEN);
-    batch_init(&ew_set, "HSET", K_EW);
-    batch_init(&ew_del, "HDEL", K_EW);
     for (i = 0; i < x->n_incidents; i++) {
         const struct rds_agg_text *t = &x->incidents[i];
         batch_add(c, &queued, &hset, t->key, strlen(t->key), t->text, t->len);
@@ -622,18 +646,25 @@ int rds_agg_commit(struct rds_conn *c, const struct rds_agg_commit *x, char *err
             append_argv(c, &queued, 8, argv, lens);
         }
     }
+    /* the early warning's state: one string, written whole (forgotten ports left out) */
+    struct ds_buf ew;
+    ds_buf_init(&ew, SIZE_MAX / 2);
     for (i = 0; i < x->n_ew; i++) {
         const struct rds_ew_entry *e = &x->ew[i];
-        if (e->state[0])
-            batch_add(c, &queued, &ew_set, e->port, strlen(e->port), e->state, strlen(e->state));
-        else
-            batch_add(c, &queued, &ew_del, e->port, strlen(e->port), NULL, 0);
+        if (!e->state[0])
+            continue;
+        ds_buf_adds(&ew, e->port);
+        ds_buf_addc(&ew, ' ');
+        ds_buf_adds(&ew, e->state);
+        ds_buf_addc(&ew, '\n');
     }
+    if (x->n_ew)
+        append_argv(c, &queued, 3, (const char *[]){"SET", K_EW, ew.p ? ew.p : ""},
+                    (size_t[]){3, strlen(K_EW), ew.len});
+    ds_buf_fini(&ew);
     batch_flush(c, &queued, &hset);
     batch_flush(c, &queued, &zadd);
     batch_flush(c, &queued, &zrem);
-    batch_flush(c, &queued, &ew_set);
-    batch_flush(c, &queued, &ew_del);
     append(c, &queued, "SET " K_CHECKPOINT " %lld", (long long)x->bucket);
     append(c, &queued, "EXEC");
     (void)ctx;

@@ -159,7 +159,7 @@ def state(redis):
                                               .splitlines()))
     out["ds:v1:incidents:open"] = redis.cli("ZRANGE", "ds:v1:incidents:open", "0", "-1",
                                             "WITHSCORES")
-    out["ds:v1:ew"] = "\n".join(sorted(redis.cli("HGETALL", "ds:v1:ew").splitlines()))
+    out["ds:v1:ew"] = redis.cli("GET", "ds:v1:ew")
     out["ds:v1:agg:checkpoint"] = redis.cli("GET", "ds:v1:agg:checkpoint")
     return out
 
