@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,6 +367,50 @@ static int give_state_dir(const char *state_dir, const struct ds_user *u, char *
     return 0;
 }
 
+/* Run by the embedded server's start (sh -c, as the server's user) after an unclean stop: a
+ * redis-server killed while writing a MULTI to its AOF leaves part of it in the file, and Redis
+ * 7.0 drops only the cut command, keeping MULTI and the commands before it without EXEC; the
+ * next transaction's EXEC then completes them and they are applied together with it (counters
+ * added twice; fixed upstream in valkey-io/valkey#4342). redis-check-aof --fix cuts the file
+ * back to before that MULTI instead: the transaction is lost whole, as its writer expects (it
+ * was never answered, or was answered within the fsync interval — docs/reliability.md). */
+static const char AOF_REPAIR[] =
+    "m=\"$1/appendonlydir/appendonly.aof.manifest\"\n"
+    "if [ -f \"$m\" ] && ! redis-check-aof \"$m\" >/dev/null 2>&1; then\n"
+    "  echo \"darkscope: $m was cut short (redis-server stopped while writing it): "
+    "redis-check-aof --fix\" >>\"$3\"\n"
+    "  echo y | redis-check-aof --fix \"$m\" >>\"$3\" 2>&1\n"
+    "fi\n"
+    "exec redis-server \"$2\"\n";
+
+/* Whether the embedded server last stopped without removing its pid file (killed, or the
+ * machine went down): its AOF may end inside a transaction. */
+static bool stopped_uncleanly(const char *pidfile)
+{
+    FILE *f = fopen(pidfile, "r");
+    long pid = 0;
+    bool stale;
+
+    if (!f)
+        return false;
+    stale = fscanf(f, "%ld", &pid) != 1 || pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+    fclose(f);
+    if (!stale) {
+        /* a killed daemon not yet reaped by init is a zombie: dead too */
+        char path[64], stat[256] = "";
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        f = fopen(path, "r");
+        if (f) {
+            size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+            stat[n] = '\0';
+            fclose(f);
+            const char *close = strrchr(stat, ')');
+            stale = close && close[1] == ' ' && (close[2] == 'Z' || close[2] == 'X');
+        }
+    }
+    return stale;
+}
+
 int rds_embedded_ensure(const char *state_dir, const struct ds_user *user, char *sock,
                         size_t socklen, char *err, size_t errlen)
 {
@@ -400,6 +445,12 @@ int rds_embedded_ensure(const char *state_dir, const struct ds_user *user, char 
     fclose(f);
     if (as_user && give_state_dir(state_dir, user, err, errlen) < 0)
         return -EPERM;
+    bool check_aof = stopped_uncleanly(pidfile);
+    if (check_aof)
+        ds_log(DS_LOG_WARN, "redis",
+               "embedded redis in %s stopped uncleanly: checking its AOF before starting it (a "
+               "repair is logged in %s)",
+               state_dir, logfile);
     pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "embedded redis: fork: %s", strerror(errno));
@@ -414,7 +465,10 @@ int rds_embedded_ensure(const char *state_dir, const struct ds_user *user, char 
         if (as_user && (setgroups(1, (const gid_t[]){(gid_t)user->gid}) < 0 ||
                         setgid((gid_t)user->gid) < 0 || setuid((uid_t)user->uid) < 0))
             _exit(126);
-        execlp("redis-server", "redis-server", conf, (char *)NULL);
+        if (check_aof)
+            execlp("sh", "sh", "-c", AOF_REPAIR, "sh", state_dir, conf, logfile, (char *)NULL);
+        else
+            execlp("redis-server", "redis-server", conf, (char *)NULL);
         _exit(127);
     }
     if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
