@@ -367,19 +367,40 @@ struct shard_out {
     char rec_prefix[RDS_KEY_MAX]; /* whole bucket: "<bucket>:srcrec:" */
     struct shard_hset h;          /* shard → lines (late part) or index entries (whole bucket) */
     struct ds_buf buf, ib;
+    /* A whole bucket's records are staged: written before its transaction to keys of their own
+     * (`…:stage:<id>:srcrec:<shard>`, `…:stage:<id>:srcidx`, STAGE_TTL) while Redis still serves
+     * others, and renamed into place inside it (stage_commit): its EXEC no longer carries
+     * hundreds of megabytes of records, Redis stores them while capture encodes the next ones,
+     * and a transaction that does not happen leaves only keys that expire. */
+    bool staged;
+    char final_prefix[RDS_KEY_MAX], final_index[RDS_KEY_MAX], stage_index[RDS_KEY_MAX];
+    uint8_t written[RDS_SHARDS];
 };
+
+#define STAGE_TTL 600
 
 /* key: the late part's hash of lines, or the whole bucket's index hash */
 static void shard_out_init(struct shard_out *o, struct tx *t, const struct rds_bucket *b,
                            const char *kind, const char *key)
 {
-    char part[16];
+    char part[64];
 
+    memset(o, 0, sizeof(*o));
     o->t = t;
     o->late = t->late;
     snprintf(part, sizeof(part), "%srec:", kind);
     rds_key_bucket(o->rec_prefix, sizeof(o->rec_prefix), b->sensor, b->start, part);
     o->h = (struct shard_hset){t, key, 0, false};
+    if (!o->late) {
+        o->staged = true;
+        snprintf(o->final_prefix, sizeof(o->final_prefix), "%s", o->rec_prefix);
+        snprintf(o->final_index, sizeof(o->final_index), "%s", key);
+        snprintf(part, sizeof(part), "stage:%016llx:%srec:", (unsigned long long)b->flush_id, kind);
+        rds_key_bucket(o->rec_prefix, sizeof(o->rec_prefix), b->sensor, b->start, part);
+        snprintf(part, sizeof(part), "stage:%016llx:%sidx", (unsigned long long)b->flush_id, kind);
+        rds_key_bucket(o->stage_index, sizeof(o->stage_index), b->sensor, b->start, part);
+        o->h.key = o->stage_index;
+    }
     ds_buf_init(&o->buf, RDS_SHARD_MAX_BYTES);
     ds_buf_init(&o->ib, RDS_SHARD_MAX_BYTES);
 }
@@ -413,13 +434,14 @@ static void shard_out_flush(struct shard_out *o, unsigned shard)
         rds_argv_init(&a);
         if (rds_argv_add(&a, "SET", 3) < 0 || rds_argv_add(&a, key, strlen(key)) < 0 ||
             rds_argv_add(&a, o->buf.p, o->buf.len) < 0 || rds_argv_add(&a, "EX", 2) < 0 ||
-            rds_argv_addf(&a, "%lld", (long long)o->t->ttl) < 0)
+            rds_argv_addf(&a, "%lld", (long long)(o->staged ? STAGE_TTL : o->t->ttl)) < 0)
             o->t->err = -ENOMEM;
         else if (rds_argv_append(o->t->ctx, &a) < 0)
             o->t->err = -EIO;
         else
             o->t->queued++;
         rds_argv_fini(&a);
+        o->written[shard] = 1;
         shard_hset_add(&o->h, shard, &o->ib);
     }
     ds_buf_reset(&o->buf);
@@ -428,85 +450,126 @@ static void shard_out_flush(struct shard_out *o, unsigned shard)
 
 static void shard_out_end(struct shard_out *o)
 {
-    shard_hset_end(&o->h);
+    if (o->staged) {
+        if (o->h.fields)
+            tx_send(o->t);
+        if (o->h.any) {
+            tx_arg(o->t, "EXPIRE");
+            tx_arg(o->t, o->stage_index);
+            tx_argu(o->t, STAGE_TTL);
+            tx_send(o->t);
+        }
+    } else {
+        shard_hset_end(&o->h);
+    }
     ds_buf_fini(&o->buf);
     ds_buf_fini(&o->ib);
 }
 
-static void write_sources(struct tx *t, const struct rds_bucket *b, const char *key,
-                          const char *topkey)
+/* Inside the transaction: the staged records and index renamed into place, with the bucket's
+ * retention. */
+static void stage_commit(struct tx *t, const struct shard_out *o)
+{
+    char from[RDS_KEY_MAX + 8], to[RDS_KEY_MAX + 8];
+
+    if (!o->staged)
+        return;
+    for (unsigned shard = 0; shard < RDS_SHARDS; shard++) {
+        if (!o->written[shard])
+            continue;
+        snprintf(from, sizeof(from), "%s%u", o->rec_prefix, shard);
+        snprintf(to, sizeof(to), "%s%u", o->final_prefix, shard);
+        tx_arg(t, "RENAME");
+        tx_arg(t, from);
+        tx_arg(t, to);
+        tx_send(t);
+        tx_arg(t, "EXPIRE");
+        tx_arg(t, to);
+        tx_argu(t, (uint64_t)t->ttl);
+        tx_send(t);
+    }
+    if (o->h.any) {
+        tx_arg(t, "RENAME");
+        tx_arg(t, o->stage_index);
+        tx_arg(t, o->final_index);
+        tx_send(t);
+        tx_expire_later(t, o->final_index);
+    }
+}
+
+/* The bucket's source records (into o, initialised by the caller) and its busiest sources
+ * (into top). */
+static void write_sources(struct tx *t, const struct rds_bucket *b, struct shard_out *o,
+                          struct top *top)
 {
     struct rds_source s;
-    struct top top = {calloc(TOP_SOURCES, sizeof(*top.e)), 0};
     const char *prefixes[RDS_SOURCE_PREFIXES];
     char prefix_text[RDS_SOURCE_PREFIXES][DS_CIDR_STRLEN], ip[DS_ADDR_STRLEN];
     unsigned n_prefixes = 0;
-    struct shard_out o;
 
-    if (!top.e)
+    if (!top->e)
         t->err = -ENOMEM;
     for (unsigned i = 0; b->darknet && i < b->darknet->n && i < RDS_SOURCE_PREFIXES; i++) {
         prefixes[i] = ds_cidr_format(&b->darknet->p[i], prefix_text[i], sizeof(prefix_text[i]));
         n_prefixes++;
     }
-    shard_out_init(&o, t, b, "src", key);
     for (unsigned shard = 0; shard < RDS_SHARDS && !t->err; shard++) {
         while (b->source_next(b->source_ctx, shard, &s) == 1) {
-            size_t mark = o.buf.len;
-            ds_buf_adds(&o.buf, ds_addr_format(&s.addr, ip, sizeof(ip)));
-            ds_buf_addc(&o.buf, '\t');
-            rds_record_source(&o.buf, &s, prefixes, n_prefixes);
-            shard_out_line(&o, &s.addr, mark);
-            top_push(&top, s.packets, ip);
+            size_t mark = o->buf.len;
+            ds_buf_adds(&o->buf, ds_addr_format(&s.addr, ip, sizeof(ip)));
+            ds_buf_addc(&o->buf, '\t');
+            rds_record_source(&o->buf, &s, prefixes, n_prefixes);
+            shard_out_line(o, &s.addr, mark);
+            if (top->e)
+                top_push(top, s.packets, ip);
         }
-        shard_out_flush(&o, shard);
+        shard_out_flush(o, shard);
     }
-    shard_out_end(&o);
+    shard_out_end(o);
+}
+
+static void write_top(struct tx *t, const struct top *top, const char *topkey)
+{
     /* ZADD INCR takes one member: late parts add with ZINCRBY one by one, whole buckets ZADD */
-    for (size_t i = 0; i < top.n;) {
+    for (size_t i = 0; i < top->n;) {
         if (t->late) {
             tx_arg(t, "ZINCRBY");
             tx_arg(t, topkey);
-            tx_argu(t, top.e[i].packets);
-            tx_arg(t, top.e[i].ip);
+            tx_argu(t, top->e[i].packets);
+            tx_arg(t, top->e[i].ip);
             tx_send(t);
             i++;
             continue;
         }
-        size_t end = i + BATCH < top.n ? i + BATCH : top.n;
+        size_t end = i + BATCH < top->n ? i + BATCH : top->n;
         tx_arg(t, "ZADD");
         tx_arg(t, topkey);
         for (; i < end; i++) {
-            tx_argu(t, top.e[i].packets);
-            tx_arg(t, top.e[i].ip);
+            tx_argu(t, top->e[i].packets);
+            tx_arg(t, top->e[i].ip);
         }
         tx_send(t);
     }
-    if (top.n)
+    if (top->n)
         tx_expire_later(t, topkey);
-    free(top.e);
 }
 
-static void write_victims(struct tx *t, const struct rds_bucket *b, const char *key)
+static void write_victims(struct tx *t, const struct rds_bucket *b, struct shard_out *o)
 {
     struct rds_victim v;
     char ip[DS_ADDR_STRLEN];
-    struct shard_out o;
 
-    if (!b->victim_next)
-        return;
-    shard_out_init(&o, t, b, "vic", key);
-    for (unsigned shard = 0; shard < RDS_SHARDS && !t->err; shard++) {
+    for (unsigned shard = 0; b->victim_next && shard < RDS_SHARDS && !t->err; shard++) {
         while (b->victim_next(b->victim_ctx, shard, &v) == 1) {
-            size_t mark = o.buf.len;
-            ds_buf_adds(&o.buf, ds_addr_format(&v.addr, ip, sizeof(ip)));
-            ds_buf_addc(&o.buf, '\t');
-            rds_record_victim(&o.buf, &v);
-            shard_out_line(&o, &v.addr, mark);
+            size_t mark = o->buf.len;
+            ds_buf_adds(&o->buf, ds_addr_format(&v.addr, ip, sizeof(ip)));
+            ds_buf_addc(&o->buf, '\t');
+            rds_record_victim(&o->buf, &v);
+            shard_out_line(o, &v.addr, mark);
         }
-        shard_out_flush(&o, shard);
+        shard_out_flush(o, shard);
     }
-    shard_out_end(&o);
+    shard_out_end(o);
 }
 
 /* Large sets are built here in Redis's dense encoding and merged in (SET scratch, PFMERGE,
@@ -609,13 +672,18 @@ static int tx_begin(struct tx *t, const char *guard, const char *also, bool *als
         *also_exists = r->integer == 1;
         freeReplyObject(r);
     }
-    tx_arg(t, "MULTI");
-    return tx_send(t);
+    return 0;
 fail:
     rds_conn_fail(t->conn, "WATCH", r);
     if (r)
         freeReplyObject(r);
     return -EIO;
+}
+
+static int tx_multi(struct tx *t)
+{
+    tx_arg(t, "MULTI");
+    return tx_send(t);
 }
 
 static int tx_commit(struct tx *t, const char *guard)
@@ -688,6 +756,47 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
         return rc == 1 ? 0 : rc;
     }
     t.late = b->late || written_before;
+    /* the records: a whole bucket's staged before the transaction, a part's inside it */
+    struct shard_out *src = malloc(sizeof(*src)), *vic = malloc(sizeof(*vic));
+    struct top top = {calloc(TOP_SOURCES, sizeof(*top.e)), 0};
+    if (!src || !vic) {
+        free(src);
+        free(vic);
+        free(top.e);
+        rds_argv_fini(&t.a);
+        redisReply *r = redisCommand(t.ctx, "UNWATCH");
+        if (r)
+            freeReplyObject(r);
+        return -ENOMEM;
+    }
+    if (t.late) {
+        tx_multi(&t);
+        rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "parts");
+        tx_arg(&t, "SADD");
+        tx_arg(&t, key2);
+        snprintf(part, sizeof(part), "%016llx", (unsigned long long)b->flush_id);
+        tx_arg(&t, part);
+        tx_send(&t);
+        tx_expire_later(&t, key2);
+    }
+    snprintf(part, sizeof(part), t.late ? "src:%016llx" : "srcidx",
+             (unsigned long long)b->flush_id);
+    shard_out_init(src, &t, b, "src", rds_key_bucket(key, sizeof(key), b->sensor, b->start, part));
+    write_sources(&t, b, src, &top);
+    snprintf(part, sizeof(part), t.late ? "vic:%016llx" : "vicidx",
+             (unsigned long long)b->flush_id);
+    shard_out_init(vic, &t, b, "vic", rds_key_bucket(key, sizeof(key), b->sensor, b->start, part));
+    write_victims(&t, b, vic);
+    if (!t.late) {
+        tx_multi(&t);
+        stage_commit(&t, src);
+        stage_commit(&t, vic);
+    }
+    write_top(&t, &top, rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "top"));
+    free(top.e);
+    free(src);
+    free(vic);
+    rds_key_bucket(key, sizeof(key), b->sensor, b->start, "meta");
     tx_arg(&t, "HSET");
     tx_arg(&t, key);
     tx_arg(&t, "sensor");
@@ -705,27 +814,6 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     countries_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "cc"), b, !t.late);
     write_seconds(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "sec"));
     write_hlls(&t, b);
-    if (t.late) {
-        /* late parts keep their source records apart; readers merge the parts */
-        rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "parts");
-        tx_arg(&t, "SADD");
-        tx_arg(&t, key2);
-        snprintf(part, sizeof(part), "%016llx", (unsigned long long)b->flush_id);
-        tx_arg(&t, part);
-        tx_send(&t);
-        tx_expire_later(&t, key2);
-        snprintf(part, sizeof(part), "src:%016llx", (unsigned long long)b->flush_id);
-    } else {
-        snprintf(part, sizeof(part), "srcidx");
-    }
-    rds_key_bucket(key, sizeof(key), b->sensor, b->start, part);
-    write_sources(&t, b, key, rds_key_bucket(key2, sizeof(key2), b->sensor, b->start, "top"));
-    if (t.late)
-        snprintf(part, sizeof(part), "vic:%016llx", (unsigned long long)b->flush_id);
-    else
-        snprintf(part, sizeof(part), "vicidx");
-    rds_key_bucket(key, sizeof(key), b->sensor, b->start, part);
-    write_victims(&t, b, key);
     rc = tx_commit(&t, guard);
     rds_argv_fini(&t.a);
     return rc;
@@ -749,6 +837,7 @@ static int write_rollup_tx(struct rds_conn *c, const struct rds_bucket *b, int64
         rds_argv_fini(&t.a);
         return rc == 1 ? 0 : rc;
     }
+    tx_multi(&t);
     totals_incr(&t, key, &b->tot, !hour_exists);
     ports_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "port"), b, !hour_exists);
     countries_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "cc"), b, !hour_exists);

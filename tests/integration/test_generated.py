@@ -25,6 +25,11 @@ def generate(seed, packets, rate):
 pcap, t = generate(11, 60000, 400)  # 150 s: three 60-second buckets
 redis = dslib.Redis()
 dslib.capture(redis, [pcap], darknet=DARKNET)
+# a whole bucket's records are staged under keys of their own and renamed in its transaction
+staged = redis.cli("--scan", "--pattern", "ds:v1:*:stage:*").split()
+c.eq("no staged record keys left behind", staged, [])
+c.true("the records are in place",
+       len(redis.cli("--scan", "--pattern", "ds:v1:*:srcrec:*").split()) > 100)
 s = dslib.summary(redis, top=25)
 c.eq("frames accounted for", s["packets"] + s["ignored"]["total"] + s["malformed"]["total"],
      t["frames"])
