@@ -25,7 +25,8 @@
  * checkpoint in one transaction; the cache holds while the checkpoint is the bucket this
  * aggregator committed last, and is dropped otherwise (another aggregator wrote, or a commit
  * failed). */
-#define CACHE_MAX 200000 /* open incidents kept (about 1.1 KiB each); beyond, the cache starts over */
+#define CACHE_MAX                                                                                  \
+    200000 /* open incidents kept (about 1.1 KiB each); beyond, the cache starts over */
 struct cache {
     json_t *index; /* field → slot */
     struct agg_incident *slots;
