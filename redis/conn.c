@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -411,8 +412,42 @@ static bool stopped_uncleanly(const char *pidfile)
     return stale;
 }
 
+static int embedded_start(const char *state_dir, const struct ds_user *user, char *sock,
+                          size_t socklen, char *err, size_t errlen);
+
+/* Roles started together (tools/demo, `darkscope run`, systemd) may all find no server: they
+ * take turns under a lock file in the state directory, and the ones after the first find it
+ * answering. Without the lock each started a redis-server of its own on the same socket and
+ * AOF. */
 int rds_embedded_ensure(const char *state_dir, const struct ds_user *user, char *sock,
                         size_t socklen, char *err, size_t errlen)
+{
+    char lock[600];
+    int fd, rc;
+
+    snprintf(sock, socklen, "%s/redis.sock", state_dir);
+    if (socket_answers(sock))
+        return 0;
+    rc = mkdir_p(state_dir);
+    if (rc < 0) {
+        snprintf(err, errlen, "embedded redis: cannot create %s: %s", state_dir, strerror(-rc));
+        return rc;
+    }
+    snprintf(lock, sizeof(lock), "%s/redis.start.lock", state_dir);
+    /* read-only is enough to lock, so a role already running as the service user can too */
+    fd = open(lock, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    rc = embedded_start(state_dir, user, sock, socklen, err, errlen);
+    if (fd >= 0)
+        close(fd); /* unlocks */
+    return rc;
+}
+
+static int embedded_start(const char *state_dir, const struct ds_user *user, char *sock,
+                          size_t socklen, char *err, size_t errlen)
 {
     bool as_user = user && user->uid != 0 && geteuid() == 0;
     char conf[600], pidfile[600], logfile[600];

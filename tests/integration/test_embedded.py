@@ -111,4 +111,20 @@ for _ in range(100):
     time.sleep(0.05)
 c.eq("after another replay and a restart: packets", packets(), want_buckets + 2011)
 c.eq("after another replay and a restart: hourly packets", hourly(), want_hours + 2011)
+
+# roles started together on a fresh state directory share one server: they take turns under a
+# lock, and the ones after the first find it answering
+fresh = dslib.tmpdir("ds-state-")
+fresh_sock = os.path.join(fresh, "redis.sock")
+atexit.register(lambda: subprocess.run(["redis-cli", "-s", fresh_sock, "shutdown", "nosave"],
+                                       capture_output=True))
+procs = [subprocess.Popen([dslib.DARKSCOPE, "query", "summary", "--set", f"state_dir={fresh}",
+                           "--from", "2000-01-01T00:00:00Z", "--to", "2030-01-01T00:00:00Z"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         for _ in range(6)]
+codes = [p.wait(60) for p in procs]
+c.eq("six roles started together all ran", codes, [0] * 6)
+servers = subprocess.run(["pgrep", "-f", f"redis-server unixsocket:{fresh_sock}"],
+                         capture_output=True, text=True).stdout.split()
+c.eq("one embedded redis-server among them", len(servers), 1)
 c.done()
