@@ -185,6 +185,17 @@ class Serve:
     """`darkscope serve` on a free loopback port, stopped at exit (SIGTERM, then kill)."""
 
     def __init__(self, redis, extra=(), listen=None, scheme="http", wait=True):
+        # a port found free may be taken by a parallel test before serve binds it: when we chose
+        # it and serve could not listen, choose another (a few times)
+        for attempt in range(5):
+            try:
+                self._start(redis, extra, listen, scheme, wait)
+                return
+            except RuntimeError as e:
+                if listen or attempt == 4 or "address in use" not in str(e):
+                    raise
+
+    def _start(self, redis, extra, listen, scheme, wait):
         self.port = free_port()
         self.listen = listen or f"127.0.0.1:{self.port}"
         self.base = f"{scheme}://{self.listen}"
