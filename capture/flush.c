@@ -5,6 +5,7 @@
 #include "capture/cap_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,11 +25,19 @@ struct geo_entry {
     uint32_t asn;
 };
 
+#define THREADS_MAX 64
+
+/* One flush thread's GeoIP cache and counts. */
+struct geo_thread {
+    struct geo_entry *cache; /* allocated on first use */
+    uint64_t lookups, hits;
+};
+
 struct cap_flusher {
     const struct ds_config *cfg;
     const struct ds_geoip *geo;
-    struct geo_entry *geo_cache; /* flusher thread only */
-    uint64_t geo_lookups, geo_hits;
+    unsigned threads;                     /* GeoIP and record encoding (capture.flush_threads) */
+    struct geo_thread geo_t[THREADS_MAX]; /* [i]: flush thread i's, used by it alone */
     struct rds_conn *conn;
     pthread_t thread;
     bool started;
@@ -57,7 +66,14 @@ struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds
     }
     f->cfg = cfg;
     f->geo = geo;
-    f->geo_cache = geo ? calloc(GEO_CACHE, sizeof(*f->geo_cache)) : NULL;
+    if (cfg->flush_threads > 0) {
+        f->threads = (unsigned)cfg->flush_threads;
+    } else {
+        unsigned cpus = ds_parallel_cpus();
+        f->threads = cpus > cfg->n_interfaces ? cpus - cfg->n_interfaces : 1;
+    }
+    if (f->threads > THREADS_MAX)
+        f->threads = THREADS_MAX;
     f->backpressure = cfg->n_interfaces == 0;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
@@ -136,11 +152,9 @@ struct export
     const struct ds_config *cfg;
     /* sources and victims ordered by shard: [by_shard[k], by_shard[k+1]) is shard k */
     struct cap_src **src_order;
-    size_t src_at[RDS_SHARDS + 1], src_pos;
-    unsigned src_shard;
+    size_t src_at[RDS_SHARDS + 1];
     struct cap_victim **vic_order;
-    size_t vic_at[RDS_SHARDS + 1], vic_pos;
-    unsigned vic_shard;
+    size_t vic_at[RDS_SHARDS + 1];
     struct rds_port *ports;
     size_t n_ports;
     struct cc_acc *cc;
@@ -194,18 +208,14 @@ static int cmp_port(const void *a, const void *b)
     return (int)x->port - (int)y->port;
 }
 
-static int source_next(void *ctx, unsigned shard, struct rds_source *out)
+static int source_at(const void *ctx, unsigned shard, size_t i, struct rds_source *out)
 {
-    struct export *e = ctx;
+    const struct export *e = ctx;
     const struct cap_src *s;
 
-    if (shard != e->src_shard) {
-        e->src_shard = shard;
-        e->src_pos = e->src_at[shard];
-    }
-    if (e->src_pos >= e->src_at[shard + 1])
+    if (e->src_at[shard] + i >= e->src_at[shard + 1])
         return 0;
-    s = e->src_order[e->src_pos++];
+    s = e->src_order[e->src_at[shard] + i];
     cap_src_export(s, (unsigned)e->cfg->source_ports_max, out);
     if (s->cc[0] || s->has_location || s->asn) {
         out->has_geo = true;
@@ -218,17 +228,13 @@ static int source_next(void *ctx, unsigned shard, struct rds_source *out)
     return 1;
 }
 
-static int victim_next(void *ctx, unsigned shard, struct rds_victim *out)
+static int victim_at(const void *ctx, unsigned shard, size_t i, struct rds_victim *out)
 {
-    struct export *e = ctx;
+    const struct export *e = ctx;
 
-    if (shard != e->vic_shard) {
-        e->vic_shard = shard;
-        e->vic_pos = e->vic_at[shard];
-    }
-    if (e->vic_pos >= e->vic_at[shard + 1])
+    if (e->vic_at[shard] + i >= e->vic_at[shard + 1])
         return 0;
-    *out = e->vic_order[e->vic_pos++]->v;
+    *out = e->vic_order[e->vic_at[shard] + i]->v;
     return 1;
 }
 
@@ -275,8 +281,8 @@ static void export_fini(struct export *e)
     free(e->countries);
 }
 
-/* Fills a source's geo fields, through the /24 cache for IPv4. */
-static void geo_fill(struct cap_flusher *f, struct cap_src *s)
+/* Fills a source's geo fields, through thread g's /24 cache for IPv4. */
+static void geo_fill(struct cap_flusher *f, struct geo_thread *g_t, struct cap_src *s)
 {
     struct geo_entry *e = NULL;
     struct ds_geo g;
@@ -288,11 +294,13 @@ static void geo_fill(struct cap_flusher *f, struct cap_src *s)
     s->asn = 0;
     if (!f->geo)
         return;
-    if (s->addr.family == 4 && f->geo_cache) {
+    if (!g_t->cache)
+        g_t->cache = calloc(GEO_CACHE, sizeof(*g_t->cache));
+    if (s->addr.family == 4 && g_t->cache) {
         key = ((uint32_t)s->addr.b[0] << 16 | (uint32_t)s->addr.b[1] << 8 | s->addr.b[2]) + 1;
-        e = &f->geo_cache[(key * 2654435761u) >> 16 & (GEO_CACHE - 1)];
+        e = &g_t->cache[(key * 2654435761u) >> 16 & (GEO_CACHE - 1)];
         if (e->key == key) {
-            f->geo_hits++;
+            g_t->hits++;
             if (e->found) {
                 memcpy(s->cc, e->cc, 3);
                 s->has_location = e->has_location;
@@ -303,7 +311,7 @@ static void geo_fill(struct cap_flusher *f, struct cap_src *s)
             return;
         }
     }
-    f->geo_lookups++;
+    g_t->lookups++;
     rc = ds_geoip_lookup(f->geo, &s->addr, &g);
     if (rc == 0) {
         memcpy(s->cc, g.cc, 3);
@@ -320,6 +328,29 @@ static void geo_fill(struct cap_flusher *f, struct cap_src *s)
         e->lat = s->lat;
         e->lon = s->lon;
         e->asn = s->asn;
+    }
+}
+
+/* GeoIP for every source of a bucket, on the flush threads: each claims runs of table slots. */
+#define GEO_RUN 4096
+
+struct geo_job {
+    struct cap_flusher *f;
+    struct cap_table *src;
+    _Atomic size_t next; /* first slot of the next run */
+};
+
+static void geo_main(void *ctx, unsigned thread)
+{
+    struct geo_job *j = ctx;
+    size_t from;
+
+    while ((from = atomic_fetch_add(&j->next, GEO_RUN)) < j->src->cap) {
+        size_t to = from + GEO_RUN < j->src->cap ? from + GEO_RUN : j->src->cap;
+        for (size_t i = from; i < to; i++) {
+            if (j->src->slot[i].p)
+                geo_fill(j->f, &j->f->geo_t[thread], j->src->slot[i].p);
+        }
     }
 }
 
@@ -354,7 +385,11 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
     }
     if (e->n_ports > 1)
         qsort(e->ports, e->n_ports, sizeof(*e->ports), cmp_port);
-    /* GeoIP once per source, countries and their HyperLogLog elements */
+    /* GeoIP once per source, then countries and their HyperLogLog elements */
+    if (f->geo) {
+        struct geo_job gj = {f, &b->src, 0};
+        ds_parallel_run(f->threads, geo_main, &gj);
+    }
     for (size_t i = 0; i < b->src.cap; i++) {
         struct cap_src *s = b->src.slot[i].p;
         struct cc_acc *c;
@@ -363,7 +398,11 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
             continue;
         h = ds_addr_hash(&s->addr);
         e->all[n_all++] = h;
-        geo_fill(f, s);
+        if (!f->geo) {
+            s->cc[0] = '\0';
+            s->has_location = false;
+            s->asn = 0;
+        }
         c = cc_get(e, s->cc[0] ? s->cc : "??");
         if (!c || elems_push(&c->elems, &c->n, &c->cap, h) < 0)
             return -ENOMEM;
@@ -372,7 +411,6 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
     }
     e->src_order = (struct cap_src **)order_by_shard(&b->src, e->src_at);
     e->vic_order = (struct cap_victim **)order_by_shard(&b->vic, e->vic_at);
-    e->src_shard = e->vic_shard = RDS_SHARDS;
     if (!e->src_order || !e->vic_order)
         return -ENOMEM;
     top = e->n_ports < RDS_PORT_HLL_MAX ? e->n_ports : RDS_PORT_HLL_MAX;
@@ -434,7 +472,7 @@ static int write_job(struct cap_flusher *f, struct cap_job *j)
 {
     struct export e;
     struct rds_bucket rb = {0};
-    struct rds_write_opts o = {f->cfg->retention, f->cfg->rollup_retention};
+    struct rds_write_opts o = {f->cfg->retention, f->cfg->rollup_retention, f->threads};
     ds_time_ns t0 = ds_time_monotonic();
     int rc = export_init(&e, j->b, f);
 
@@ -455,19 +493,24 @@ static int write_job(struct cap_flusher *f, struct cap_job *j)
     rb.hlls = e.hlls;
     rb.n_hlls = e.n_hlls;
     rb.late = j->b->late;
-    rb.source_next = source_next;
+    rb.source_at = source_at;
     rb.source_ctx = &e;
-    rb.victim_next = victim_next;
+    rb.victim_at = victim_at;
     rb.victim_ctx = &e;
     rb.darknet = &f->cfg->darknet;
     ds_time_ns t1 = ds_time_monotonic();
     rc = rds_bucket_write(f->conn, &rb, &o);
+    uint64_t lookups = 0, hits = 0;
+    for (unsigned i = 0; i < f->threads; i++) {
+        lookups += f->geo_t[i].lookups;
+        hits += f->geo_t[i].hits;
+    }
     ds_log(DS_LOG_DEBUG, "flush",
-           "bucket %lld: %zu sources, export %.2f s, write %.2f s; GeoIP %llu lookups, %llu "
-           "answered by the /24 cache so far",
+           "bucket %lld: %zu sources, export %.2f s, write %.2f s (%u threads); GeoIP %llu "
+           "lookups, %llu answered by the /24 caches so far",
            (long long)rb.start, j->b->src.n, (double)(t1 - t0) / 1e9,
-           (double)(ds_time_monotonic() - t1) / 1e9, (unsigned long long)f->geo_lookups,
-           (unsigned long long)f->geo_hits);
+           (double)(ds_time_monotonic() - t1) / 1e9, f->threads, (unsigned long long)lookups,
+           (unsigned long long)hits);
     export_fini(&e);
     return rc;
 }
@@ -631,7 +674,8 @@ void cap_flusher_free(struct cap_flusher *f)
         job_free(j);
     }
     json_decref(f->sources);
-    free(f->geo_cache);
+    for (unsigned i = 0; i < THREADS_MAX; i++)
+        free(f->geo_t[i].cache);
     rds_conn_free(f->conn);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->cond);

@@ -158,6 +158,8 @@ const struct ds_cfg_key ds_cfg_keys[] = {
      "Distinct sources kept per bucket (and as many backscatter victims); packets of further sources still count in every total, and in `sources_dropped`."},
     {"capture.ports_per_source", DS_CFG_INT, OFF(source_ports_max), 0, 0, 1, 8, "8", NULL,
      "Destination ports (the busiest, with counts) kept in each source's record per bucket."},
+    {"capture.flush_threads", DS_CFG_INT, OFF(flush_threads), 0, 0, 0, 64, "0", NULL,
+     "Threads that look up GeoIP and encode a closed bucket's source records while it is written to Redis. 0: one per CPU, less one per live interface (their capture threads keep a core), at least 1."},
     {"bucket_seconds", DS_CFG_INT, OFF(bucket_seconds), 0, 0, 10, 3600, "60", NULL,
      "Length of a time-bucket; must divide 3600 (hourly roll-ups)."},
     {"retention", DS_CFG_DURATION, OFF(retention), 0, 0, 60, 366 * 86400.0, "2d", NULL,

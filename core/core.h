@@ -243,6 +243,7 @@ struct ds_config {
     int64_t rollup_retention; /* seconds */
     int64_t source_ports_max; /* ports kept per source record */
     int64_t max_sources;      /* per bucket */
+    int64_t flush_threads;    /* threads encoding a flush; 0 = automatic */
 
     unsigned n_geoip_city;
     char *geoip_city[4];
@@ -370,6 +371,15 @@ int ds_buf_addf(struct ds_buf *b, const char *fmt, ...) DS_PRINTF(2, 3);
  * bytes copied, so s must be UTF-8 for the result to be valid JSON). */
 int ds_buf_add_json_str(struct ds_buf *b, const char *s);
 bool ds_buf_failed(const struct ds_buf *b);
+
+/* ---------------------------------------------------------------- threads */
+
+/* Runs fn(ctx, i) for i in 0..n-1 at once, i = 0 on the calling thread, and returns when all
+ * have returned: the number that ran (fewer than n when a thread could not be started, so fn
+ * must claim its work from a shared counter rather than by its index). */
+unsigned ds_parallel_run(unsigned n, void (*fn)(void *ctx, unsigned thread), void *ctx);
+/* Online CPUs (1 to 64). */
+unsigned ds_parallel_cpus(void);
 
 /* ---------------------------------------------------------------- privileges */
 

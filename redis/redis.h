@@ -129,11 +129,12 @@ struct rds_victim {
     uint8_t protos;
 };
 
-/* Iterators over the records of one shard (see rds_shard()) that the writer pulls one at a time,
- * so a bucket with a million sources is never copied whole. Return 1 with *out filled, 0 when
- * the shard has no more. */
-typedef int (*rds_source_next_fn)(void *ctx, unsigned shard, struct rds_source *out);
-typedef int (*rds_victim_next_fn)(void *ctx, unsigned shard, struct rds_victim *out);
+/* The records of one shard (see rds_shard()), which the writer reads one at a time, so a bucket
+ * with a million sources is never copied whole: the i-th record of the shard into *out and 1, or
+ * 0 when the shard has no more than i. Called from several threads at once (different shards,
+ * or the same shard again on a retry): the functions must only read ctx. */
+typedef int (*rds_source_at_fn)(const void *ctx, unsigned shard, size_t i, struct rds_source *out);
+typedef int (*rds_victim_at_fn)(const void *ctx, unsigned shard, size_t i, struct rds_victim *out);
 
 /* Elements (64-bit hashes of source addresses) to add to one HyperLogLog of the bucket: name
  * "all", "tcp/23", "udp/53" or "cc/JP". */
@@ -157,16 +158,17 @@ struct rds_bucket {
     const struct rds_hll *hlls;
     size_t n_hlls;
     bool late; /* a late part of an already written bucket: sources go to their own hash */
-    rds_source_next_fn source_next;
-    void *source_ctx;
-    rds_victim_next_fn victim_next;
-    void *victim_ctx;
+    rds_source_at_fn source_at;
+    const void *source_ctx;
+    rds_victim_at_fn victim_at;
+    const void *victim_ctx;
     const struct ds_prefixset *darknet; /* to name prefixes in source records */
 };
 
 struct rds_write_opts {
     int64_t retention;        /* seconds, counted from the write */
     int64_t rollup_retention; /* seconds */
+    unsigned encoders;        /* threads encoding source records (0 or 1: the calling thread) */
 };
 
 /* Source and victim records as stored (docs/redis-schema.md), appended to b. prefixes names the

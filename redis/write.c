@@ -4,6 +4,7 @@
 #include "redis/rds_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -266,7 +267,7 @@ struct top {
     size_t n;
 };
 
-static void top_push(struct top *t, uint64_t packets, const char *ip)
+static void top_push(struct top *t, uint64_t packets, const char *ip, size_t ip_len)
 {
     size_t i;
 
@@ -289,7 +290,7 @@ static void top_push(struct top *t, uint64_t packets, const char *ip)
             p = m;
         }
         t->e[p].packets = packets;
-        snprintf(t->e[p].ip, sizeof(t->e[p].ip), "%s", ip);
+        snprintf(t->e[p].ip, sizeof(t->e[p].ip), "%.*s", (int)ip_len, ip);
         return;
     } else {
         return;
@@ -299,7 +300,7 @@ static void top_push(struct top *t, uint64_t packets, const char *ip)
         i = (i - 1) / 2;
     }
     t->e[i].packets = packets;
-    snprintf(t->e[i].ip, sizeof(t->e[i].ip), "%s", ip);
+    snprintf(t->e[i].ip, sizeof(t->e[i].ip), "%.*s", (int)ip_len, ip);
 }
 
 /* Pushes the pipeline out as it grows, so a bucket of millions of sources is never held twice
@@ -405,12 +406,14 @@ static void shard_out_init(struct shard_out *o, struct tx *t, const struct rds_b
     ds_buf_init(&o->ib, RDS_SHARD_MAX_BYTES);
 }
 
-/* Appends one record line (the caller has written address TAB json to o->buf since *mark). */
-static void shard_out_line(struct shard_out *o, const struct ds_addr *a, size_t mark)
+/* Ends one record line that starts at mark in buf (address TAB json), with its index entry in ib
+ * unless late. */
+static void line_end(struct ds_buf *buf, struct ds_buf *ib, bool late, const struct ds_addr *a,
+                     size_t mark)
 {
-    ds_buf_addc(&o->buf, '\n');
-    if (!o->late)
-        rds_index_entry(&o->ib, a, o->buf.len - mark);
+    ds_buf_addc(buf, '\n');
+    if (!late)
+        rds_index_entry(ib, a, buf->len - mark);
 }
 
 static void shard_out_flush(struct shard_out *o, unsigned shard)
@@ -497,34 +500,187 @@ static void stage_commit(struct tx *t, const struct shard_out *o)
     }
 }
 
-/* The bucket's source records (into o, initialised by the caller) and its busiest sources
- * (into top). */
-static void write_sources(struct tx *t, const struct rds_bucket *b, struct shard_out *o,
-                          struct top *top)
+/* ---- source records, encoded on several threads
+ *
+ * Encoders claim shards in order and encode each into one of ENC_WINDOW slots (its lines, its
+ * index entries, and each line's packets for the top sources); the calling thread sends the
+ * shards in order as they become ready, and encodes a shard itself when no encoder has claimed
+ * it yet (so it also works alone). Shard s uses slot s % ENC_WINDOW, claimable once shard
+ * s - ENC_WINDOW is sent: at most ENC_WINDOW shards are held encoded. */
+
+#define ENC_WINDOW 64
+
+struct enc_line {
+    uint64_t packets;
+    size_t off; /* of the line in the slot's buf: the address, then a TAB */
+    uint8_t ip_len;
+};
+
+struct enc_slot {
+    struct ds_buf buf, ib;
+    struct enc_line *lines;
+    size_t n_lines, cap_lines;
+    int err;
+    bool ready; /* guarded by enc.lock */
+};
+
+struct enc {
+    const struct rds_bucket *b;
+    const char *prefixes[RDS_SOURCE_PREFIXES];
+    char prefix_text[RDS_SOURCE_PREFIXES][DS_CIDR_STRLEN];
+    unsigned n_prefixes;
+    bool late;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned next, sent; /* guarded by lock: next shard to claim; shards sent */
+    bool stop;           /* guarded by lock */
+    struct tx *t;        /* the sender's */
+    struct shard_out *o;
+    struct top *top;
+    struct enc_slot slot[ENC_WINDOW];
+};
+
+static void enc_shard(struct enc *e, unsigned shard, struct enc_slot *x)
 {
     struct rds_source s;
-    const char *prefixes[RDS_SOURCE_PREFIXES];
-    char prefix_text[RDS_SOURCE_PREFIXES][DS_CIDR_STRLEN], ip[DS_ADDR_STRLEN];
-    unsigned n_prefixes = 0;
+    char ip[DS_ADDR_STRLEN];
 
-    if (!top->e)
-        t->err = -ENOMEM;
-    for (unsigned i = 0; b->darknet && i < b->darknet->n && i < RDS_SOURCE_PREFIXES; i++) {
-        prefixes[i] = ds_cidr_format(&b->darknet->p[i], prefix_text[i], sizeof(prefix_text[i]));
-        n_prefixes++;
-    }
-    for (unsigned shard = 0; shard < RDS_SHARDS && !t->err; shard++) {
-        while (b->source_next(b->source_ctx, shard, &s) == 1) {
-            size_t mark = o->buf.len;
-            ds_buf_adds(&o->buf, ds_addr_format(&s.addr, ip, sizeof(ip)));
-            ds_buf_addc(&o->buf, '\t');
-            rds_record_source(&o->buf, &s, prefixes, n_prefixes);
-            shard_out_line(o, &s.addr, mark);
-            if (top->e)
-                top_push(top, s.packets, ip);
+    for (size_t i = 0; e->b->source_at(e->b->source_ctx, shard, i, &s) == 1; i++) {
+        size_t mark = x->buf.len;
+        const char *text = ds_addr_format(&s.addr, ip, sizeof(ip));
+        size_t ip_len = strlen(text);
+        ds_buf_add(&x->buf, text, ip_len);
+        ds_buf_addc(&x->buf, '\t');
+        rds_record_source(&x->buf, &s, e->prefixes, e->n_prefixes);
+        line_end(&x->buf, &x->ib, e->late, &s.addr, mark);
+        if (x->n_lines == x->cap_lines) {
+            size_t nc = x->cap_lines ? x->cap_lines * 2 : 256;
+            struct enc_line *nl = realloc(x->lines, nc * sizeof(*nl));
+            if (!nl) {
+                x->err = -ENOMEM;
+                return;
+            }
+            x->lines = nl;
+            x->cap_lines = nc;
         }
-        shard_out_flush(o, shard);
+        x->lines[x->n_lines++] = (struct enc_line){s.packets, mark, (uint8_t)ip_len};
     }
+}
+
+/* Claims the next shard, waiting for a free slot; RDS_SHARDS when there is none left. */
+static unsigned enc_claim(struct enc *e)
+{
+    unsigned shard = RDS_SHARDS;
+
+    pthread_mutex_lock(&e->lock);
+    while (!e->stop && e->next < RDS_SHARDS && e->next >= e->sent + ENC_WINDOW)
+        pthread_cond_wait(&e->cond, &e->lock);
+    if (!e->stop && e->next < RDS_SHARDS)
+        shard = e->next++;
+    pthread_mutex_unlock(&e->lock);
+    return shard;
+}
+
+static void enc_ready(struct enc *e, struct enc_slot *x)
+{
+    pthread_mutex_lock(&e->lock);
+    x->ready = true;
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* Thread 0 sends; the others encode. */
+static void enc_main(void *ctx, unsigned thread)
+{
+    struct enc *e = ctx;
+
+    if (thread > 0) {
+        unsigned shard;
+        while ((shard = enc_claim(e)) < RDS_SHARDS) {
+            enc_shard(e, shard, &e->slot[shard % ENC_WINDOW]);
+            enc_ready(e, &e->slot[shard % ENC_WINDOW]);
+        }
+        return;
+    }
+    for (unsigned shard = 0; shard < RDS_SHARDS; shard++) {
+        struct enc_slot *x = &e->slot[shard % ENC_WINDOW];
+        bool mine = false;
+        pthread_mutex_lock(&e->lock);
+        if (e->next == shard) { /* nobody has claimed it: encode it here */
+            e->next++;
+            mine = true;
+        }
+        while (!mine && !x->ready)
+            pthread_cond_wait(&e->cond, &e->lock);
+        pthread_mutex_unlock(&e->lock);
+        if (mine)
+            enc_shard(e, shard, x);
+        if (x->err && !e->t->err)
+            e->t->err = x->err;
+        for (size_t i = 0; i < x->n_lines && e->top->e; i++)
+            top_push(e->top, x->lines[i].packets, x->buf.p + x->lines[i].off, x->lines[i].ip_len);
+        struct ds_buf keep = e->o->buf, keep_ib = e->o->ib;
+        e->o->buf = x->buf;
+        e->o->ib = x->ib;
+        shard_out_flush(e->o, shard);
+        x->buf = e->o->buf;
+        x->ib = e->o->ib;
+        e->o->buf = keep;
+        e->o->ib = keep_ib;
+        ds_buf_reset(&x->buf);
+        ds_buf_reset(&x->ib);
+        x->n_lines = 0;
+        x->err = 0;
+        pthread_mutex_lock(&e->lock);
+        x->ready = false;
+        e->sent = shard + 1;
+        if (e->t->err)
+            e->stop = true;
+        pthread_cond_broadcast(&e->cond);
+        pthread_mutex_unlock(&e->lock);
+        if (e->t->err)
+            break;
+    }
+}
+
+/* The bucket's source records (into o, initialised by the caller) and its busiest sources
+ * (into top), encoded by `encoders` threads besides this one's sending. */
+static void write_sources(struct tx *t, const struct rds_bucket *b, struct shard_out *o,
+                          struct top *top, unsigned encoders)
+{
+    struct enc *e = calloc(1, sizeof(*e));
+
+    if (!top->e || !e) {
+        t->err = -ENOMEM;
+        free(e);
+        return;
+    }
+    e->b = b;
+    e->late = o->late;
+    e->t = t;
+    e->o = o;
+    e->top = top;
+    for (unsigned i = 0; b->darknet && i < b->darknet->n && i < RDS_SOURCE_PREFIXES; i++) {
+        e->prefixes[i] =
+            ds_cidr_format(&b->darknet->p[i], e->prefix_text[i], sizeof(e->prefix_text[i]));
+        e->n_prefixes++;
+    }
+    for (unsigned i = 0; i < ENC_WINDOW; i++) {
+        ds_buf_init(&e->slot[i].buf, RDS_SHARD_MAX_BYTES);
+        ds_buf_init(&e->slot[i].ib, RDS_SHARD_MAX_BYTES);
+    }
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->cond, NULL);
+    if (!t->err && b->source_at)
+        ds_parallel_run(encoders > 1 ? encoders + 1 : 1, enc_main, e);
+    pthread_cond_destroy(&e->cond);
+    pthread_mutex_destroy(&e->lock);
+    for (unsigned i = 0; i < ENC_WINDOW; i++) {
+        ds_buf_fini(&e->slot[i].buf);
+        ds_buf_fini(&e->slot[i].ib);
+        free(e->slot[i].lines);
+    }
+    free(e);
     shard_out_end(o);
 }
 
@@ -559,13 +715,13 @@ static void write_victims(struct tx *t, const struct rds_bucket *b, struct shard
     struct rds_victim v;
     char ip[DS_ADDR_STRLEN];
 
-    for (unsigned shard = 0; b->victim_next && shard < RDS_SHARDS && !t->err; shard++) {
-        while (b->victim_next(b->victim_ctx, shard, &v) == 1) {
+    for (unsigned shard = 0; b->victim_at && shard < RDS_SHARDS && !t->err; shard++) {
+        for (size_t i = 0; b->victim_at(b->victim_ctx, shard, i, &v) == 1; i++) {
             size_t mark = o->buf.len;
             ds_buf_adds(&o->buf, ds_addr_format(&v.addr, ip, sizeof(ip)));
             ds_buf_addc(&o->buf, '\t');
             rds_record_victim(&o->buf, &v);
-            shard_out_line(o, &v.addr, mark);
+            line_end(&o->buf, &o->ib, o->late, &v.addr, mark);
         }
         shard_out_flush(o, shard);
     }
@@ -737,7 +893,8 @@ out:
     return rc;
 }
 
-static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64_t ttl)
+static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64_t ttl,
+                           unsigned encoders)
 {
     struct tx t = {.conn = c, .ctx = rds_conn_ctx(c), .ttl = ttl};
     char guard[RDS_KEY_MAX], key[RDS_KEY_MAX], key2[RDS_KEY_MAX], part[64];
@@ -782,7 +939,7 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     snprintf(part, sizeof(part), t.late ? "src:%016llx" : "srcidx",
              (unsigned long long)b->flush_id);
     shard_out_init(src, &t, b, "src", rds_key_bucket(key, sizeof(key), b->sensor, b->start, part));
-    write_sources(&t, b, src, &top);
+    write_sources(&t, b, src, &top, encoders);
     snprintf(part, sizeof(part), t.late ? "vic:%016llx" : "vicidx",
              (unsigned long long)b->flush_id);
     shard_out_init(vic, &t, b, "vic", rds_key_bucket(key, sizeof(key), b->sensor, b->start, part));
@@ -879,7 +1036,7 @@ int rds_bucket_write(struct rds_conn *c, const struct rds_bucket *b, const struc
 
     if (!rds_conn_ctx(c))
         return -ENOTCONN;
-    rc = write_bucket_tx(c, b, o->retention);
+    rc = write_bucket_tx(c, b, o->retention, o->encoders);
     if (rc == 0)
         rc = write_rollup_tx(c, b, o->rollup_retention);
     if (rc == 0)

@@ -1,6 +1,7 @@
 /* rds_bucket_write() against a real redis-server started by this test: a flush retried with the
  * same id is applied once, a late part (another id) adds up, keys expire `retention` after the
  * write whatever the bucket's age, and the reader finds what was written. */
+#include "redis/rds_internal.h"
 #include "redis/redis.h"
 #include "tests/unit/testlib/redis_server.h"
 
@@ -43,13 +44,12 @@ struct one_source {
     bool given;
 };
 
-static int next_source(void *ctx, unsigned shard, struct rds_source *out)
+static int source_at(const void *ctx, unsigned shard, size_t i, struct rds_source *out)
 {
-    struct one_source *o = ctx;
+    const struct one_source *o = ctx;
 
-    if (o->given || shard != rds_shard(&o->s.addr))
+    if (i > 0 || shard != rds_shard(&o->s.addr))
         return 0;
-    o->given = true;
     *out = o->s;
     return 1;
 }
@@ -97,7 +97,7 @@ static void bucket_init(struct rds_bucket *b, struct one_source *src, uint64_t i
     b->countries = &cc;
     b->n_countries = 1;
     b->per_second = per_second;
-    b->source_next = next_source;
+    b->source_at = source_at;
     b->source_ctx = src;
     b->darknet = &darknet;
 }
@@ -116,7 +116,7 @@ static long long packets_in(struct rds_conn *c)
 
 static void test_retry_applied_once_and_late_part_adds(void **state)
 {
-    struct rds_write_opts o = {3600, 7200};
+    struct rds_write_opts o = {3600, 7200, 1};
     struct rds_bucket b;
     struct one_source src;
     char err[256];
@@ -173,7 +173,7 @@ static void test_ttl_from_write(void **state)
 /* Index entries of expired buckets are trimmed; live ones stay. */
 static void test_index_trim(void **state)
 {
-    struct rds_write_opts o = {1, 1};
+    struct rds_write_opts o = {1, 1, 1};
     struct rds_bucket b;
     struct one_source src;
     char err[256];
@@ -197,7 +197,8 @@ static void test_index_trim(void **state)
 #define MANY 2500
 struct many {
     struct ds_addr addr[MANY];
-    unsigned next[RDS_SHARDS]; /* position in the shard's scan */
+    unsigned order[MANY];      /* indexes ordered by shard */
+    size_t at[RDS_SHARDS + 1]; /* shard k: order[at[k]] .. order[at[k + 1] - 1] */
 };
 
 static void many_addr(unsigned i, struct ds_addr *a)
@@ -211,22 +212,73 @@ static void many_addr(unsigned i, struct ds_addr *a)
     assert_int_equal(ds_addr_parse(text, a), 0);
 }
 
-static int next_many(void *ctx, unsigned shard, struct rds_source *out)
+static void many_init(struct many *m)
 {
-    struct many *m = ctx;
+    size_t fill[RDS_SHARDS];
 
-    while (m->next[shard] < MANY) {
-        unsigned i = m->next[shard]++;
-        if (rds_shard(&m->addr[i]) != shard)
-            continue;
-        memset(out, 0, sizeof(*out));
-        out->addr = m->addr[i];
-        out->packets = i + 1;
-        out->by_class[DS_CLASS_SCAN] = i + 1;
-        out->first = out->last = 1546300807LL * DS_NS_PER_SEC;
-        return 1;
+    memset(m->at, 0, sizeof(m->at));
+    for (unsigned i = 0; i < MANY; i++) {
+        many_addr(i, &m->addr[i]);
+        m->at[rds_shard(&m->addr[i]) + 1]++;
     }
-    return 0;
+    for (unsigned k = 0; k < RDS_SHARDS; k++)
+        m->at[k + 1] += m->at[k];
+    memcpy(fill, m->at, sizeof(fill));
+    for (unsigned i = 0; i < MANY; i++)
+        m->order[fill[rds_shard(&m->addr[i])]++] = i;
+}
+
+static int many_at(const void *ctx, unsigned shard, size_t k, struct rds_source *out)
+{
+    const struct many *m = ctx;
+
+    if (m->at[shard] + k >= m->at[shard + 1])
+        return 0;
+    unsigned i = m->order[m->at[shard] + k];
+    memset(out, 0, sizeof(*out));
+    out->addr = m->addr[i];
+    out->packets = i + 1;
+    out->by_class[DS_CLASS_SCAN] = i + 1;
+    out->first = out->last = 1546300807LL * DS_NS_PER_SEC;
+    return 1;
+}
+
+/* The reply to a command as bytes in b (nil as "(nil)"; array elements each followed by a
+ * newline), for comparing two writes. */
+static void reply_bytes(struct rds_conn *c, const char *fmt, const char *key, struct ds_buf *b_)
+{
+    redisReply *r = redisCommand(rds_conn_ctx(c), fmt, key);
+    struct ds_buf b;
+
+    assert_non_null(r);
+    ds_buf_init(&b, 64u << 20);
+    if (r->type == REDIS_REPLY_STRING)
+        ds_buf_add(&b, r->str, r->len);
+    else if (r->type == REDIS_REPLY_NIL)
+        ds_buf_adds(&b, "(nil)");
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        ds_buf_add(&b, r->element[i]->str, r->element[i]->len);
+        ds_buf_addc(&b, '\n');
+    }
+    freeReplyObject(r);
+    assert_false(ds_buf_failed(&b));
+    *b_ = b;
+}
+
+/* The same reply to two commands: (fmt, a) and (fmt, b); returns its length. */
+static size_t same_reply(struct rds_conn *c, const char *fmt, const char *a, const char *b)
+{
+    struct ds_buf x, y;
+    size_t len;
+
+    reply_bytes(c, fmt, a, &x);
+    reply_bytes(c, fmt, b, &y);
+    assert_int_equal(x.len, y.len);
+    assert_true(x.len == 0 || memcmp(x.p, y.p, x.len) == 0);
+    len = x.len;
+    ds_buf_fini(&x);
+    ds_buf_fini(&y);
+    return len;
 }
 
 struct seen {
@@ -276,7 +328,7 @@ static int on_line(void *ctx, const char *ip, size_t iplen, const char *json, si
  * every one without, each exactly once and intact. */
 static void test_records_through_index(void **state)
 {
-    struct rds_write_opts o = {3600, 7200};
+    struct rds_write_opts o = {3600, 7200, 3}; /* three encoder threads */
     struct rds_bucket b;
     struct one_source unused;
     static struct many m;
@@ -287,13 +339,36 @@ static void test_records_through_index(void **state)
     (void)state;
     assert_non_null(c);
     assert_int_equal(rds_conn_ensure(c), 0);
-    for (unsigned i = 0; i < MANY; i++)
-        many_addr(i, &m.addr[i]);
+    many_init(&m);
     bucket_init(&b, &unused, 0x4444, false);
     b.sensor = "many";
-    b.source_next = next_many;
+    b.source_at = many_at;
     b.source_ctx = &m;
     assert_int_equal(rds_bucket_write(c, &b, &o), 0);
+
+    /* the same bucket encoded by the writing thread alone is stored byte for byte the same:
+     * every shard's records, its index, the top sources */
+    struct rds_write_opts o1 = {3600, 7200, 1};
+    b.sensor = "many1";
+    b.flush_id = 0x4445;
+    assert_int_equal(rds_bucket_write(c, &b, &o1), 0);
+    unsigned shards = 0;
+    for (unsigned k = 0; k < RDS_SHARDS; k++) {
+        char part[32], key3[RDS_KEY_MAX], key1[RDS_KEY_MAX];
+        snprintf(part, sizeof(part), "srcrec:%u", k);
+        rds_key_bucket(key3, sizeof(key3), "many", 1546300800, part);
+        rds_key_bucket(key1, sizeof(key1), "many1", 1546300800, part);
+        shards += same_reply(c, "GET %s", key3, key1) > 5; /* more than "(nil)" */
+    }
+    assert_true(shards > 500); /* 2,500 sources over 1,024 shards */
+    const char *parts[] = {"srcidx", "top"};
+    for (unsigned k = 0; k < 2; k++) {
+        char key3[RDS_KEY_MAX], key1[RDS_KEY_MAX];
+        rds_key_bucket(key3, sizeof(key3), "many", 1546300800, parts[k]);
+        rds_key_bucket(key1, sizeof(key1), "many1", 1546300800, parts[k]);
+        const char *fmt = k == 0 ? "HGETALL %s" : "ZRANGE %s 0 -1 WITHSCORES";
+        assert_true(same_reply(c, fmt, key3, key1) > 1000);
+    }
 
     memset(&x, 0, sizeof(x));
     assert_int_equal(rds_agg_each_record(c, "many", 1546300800, false, want_seventh, on_line, &x,
@@ -358,7 +433,7 @@ static void test_index_entries(void **state)
  * the EXECABORT that EXEC answers, and applies nothing. */
 static void test_refused_write_names_the_cause(void **state)
 {
-    struct rds_write_opts o = {3600, 7200};
+    struct rds_write_opts o = {3600, 7200, 1};
     struct rds_bucket b;
     struct one_source src;
     char err[256];
