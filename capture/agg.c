@@ -35,6 +35,7 @@ void cap_bucket_free(struct cap_bucket *b)
     cap_table_fini(&b->vic, NULL);
     cap_arena_fini(&b->arena);
     cap_mem_free(b->pairs, b->pair_cap * sizeof(*b->pairs));
+    cap_spare_fini(&b->pair_next);
     free(b->per_second);
     free(b);
 }
@@ -73,7 +74,7 @@ static bool pair_insert(struct cap_bucket *b, uint64_t src_hash, uint32_t pp, bo
     if (b->pair_cap == 0 || (b->pair_n + 1) * 2 > b->pair_cap) {
         size_t ncap = b->pair_cap ? b->pair_cap * 2 : TABLE_MIN;
         struct cap_pair *np;
-        if (b->pair_n >= b->pair_max || !(np = cap_mem_alloc(ncap * sizeof(*np)))) {
+        if (b->pair_n >= b->pair_max || !(np = cap_spare_take(&b->pair_next, ncap * sizeof(*np)))) {
             if (!b->pair_cap) {
                 *dropped = true;
                 return false;
@@ -91,6 +92,8 @@ static bool pair_insert(struct cap_bucket *b, uint64_t src_hash, uint32_t pp, bo
         cap_mem_free(b->pairs, b->pair_cap * sizeof(*b->pairs));
         b->pairs = np;
         b->pair_cap = ncap;
+    } else if (b->pair_n * 5 > b->pair_cap * 2 && !b->pair_next.p && b->pair_n < b->pair_max) {
+        cap_spare_want(&b->pair_next, b->pair_cap * 2 * sizeof(*b->pairs));
     }
 probe:
     h = ds_hash_u64(src_hash ^ pp);

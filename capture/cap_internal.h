@@ -145,12 +145,28 @@ struct cap_victim {
 void *cap_mem_alloc(size_t bytes);
 void cap_mem_free(void *p, size_t bytes);
 
+/* Memory a table or arena will need soon, mapped early and faulted in by a helper thread so the
+ * capture thread does not pay for the page faults (blocks of 2 MiB and more; smaller ones are
+ * left to cap_mem_alloc). */
+struct cap_spare {
+    void *p;
+    size_t bytes;
+};
+
+/* Maps `bytes` (replacing a spare of another size) and queues it to be faulted in. */
+void cap_spare_want(struct cap_spare *s, size_t bytes);
+/* The spare when it has exactly `bytes`, else freshly allocated memory (cap_mem_alloc); zeroed
+ * either way. */
+void *cap_spare_take(struct cap_spare *s, size_t bytes);
+void cap_spare_fini(struct cap_spare *s);
+
 /* A bump allocator of zeroed memory in growing chunks (huge pages from 2 MiB): every record of a
  * bucket lives in its arena and dies with it. */
 struct cap_arena {
     struct cap_chunk *chunks;
     char *cur;
     size_t left, next_bytes;
+    struct cap_spare spare; /* the next chunk */
 };
 
 void *cap_arena_alloc(struct cap_arena *a, size_t n);
@@ -170,7 +186,8 @@ struct cap_slot {
 struct cap_table {
     struct cap_slot *slot;
     size_t cap, n, max;
-    size_t addr_offset; /* of the struct ds_addr inside an entry */
+    size_t addr_offset;    /* of the struct ds_addr inside an entry */
+    struct cap_spare next; /* the doubled slots, from a load of 2/5 */
 };
 
 void cap_table_init(struct cap_table *t, size_t addr_offset, size_t max);
@@ -203,6 +220,7 @@ struct cap_bucket {
     struct cap_table vic;   /* struct cap_victim by address */
     struct cap_pair *pairs;
     size_t pair_cap, pair_n, pair_max;
+    struct cap_spare pair_next; /* the doubled pair set, from a load of 2/5 */
 };
 
 struct cap_bucket *cap_bucket_new(int64_t start, int64_t seconds, size_t max_sources);
