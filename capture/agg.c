@@ -31,6 +31,7 @@ void cap_bucket_free(struct cap_bucket *b)
 {
     if (!b)
         return;
+    cap_bucket_free(b->lane_parts);
     cap_table_fini(&b->src, NULL);
     cap_table_fini(&b->vic, NULL);
     cap_arena_fini(&b->arena);

@@ -209,6 +209,9 @@ struct cap_pair {
  * not fit is counted in tot.sources_dropped. */
 struct cap_bucket {
     int64_t start, seconds;
+    /* parts of the same bucket from the worker's lanes, merged into this one by the coordinator
+     * before anything else (lane.c); NULL otherwise */
+    struct cap_bucket *lane_parts;
     bool late; /* a part for a bucket its worker had already handed over */
     struct rds_totals tot;
     uint64_t port_packets[2][65536]; /* [tcp=0/udp=1][port] */
@@ -296,6 +299,22 @@ struct cap_pending {
     uint64_t h;
 };
 
+/* A ring of counted packets not yet aggregated (lane.c). */
+struct cap_pipe {
+    struct cap_pending batch[CAP_BATCH];
+    unsigned head, n;
+};
+
+/* Enters a counted packet (h = ds_addr_hash of its source) and advances the pipeline a step. */
+void cap_pipe_push(struct cap_pipe *q, const struct cap_pkt *p, struct cap_bucket *b, int prefix,
+                   uint64_t h);
+/* Aggregates every packet still in the pipeline, in order. */
+void cap_pipe_drain(struct cap_pipe *q);
+
+struct cap_lane;
+#define CAP_LANE_BLOCK 256 /* packets handed to a lane at a time */
+#define CAP_LANES_MAX  16
+
 struct cap_live_event {
     ds_time_ns ts;
     struct ds_addr src;
@@ -315,8 +334,9 @@ struct cap_worker {
     /* owned by the worker thread; handed_upto is its own copy */
     struct cap_bucket *open[8];
     unsigned n_open;
-    struct cap_pending batch[CAP_BATCH]; /* ring of counted packets not yet aggregated */
-    unsigned batch_head, n_batch;
+    struct cap_pipe pipe;   /* counted packets of lane 0 not yet aggregated */
+    struct cap_lane *lanes; /* lanes 1 .. n_lanes - 1 (lane.c) */
+    unsigned n_lanes;       /* 1: the worker aggregates every packet itself */
     double tokens;
     ds_time_ns tokens_at;
     unsigned token_check;
@@ -349,6 +369,31 @@ struct cap_worker {
 };
 
 void *cap_worker_main(void *arg);
+
+/* Aggregation lanes of a worker (lane.c): lane 0 is the worker, lanes 1 .. n-1 threads that
+ * aggregate the sources hashed to them. Start returns how many lanes there are (fewer than n
+ * when threads could not be started). */
+unsigned cap_lanes_start(struct cap_worker *w, unsigned n);
+/* Lane of a source (its address hash), in 0 .. n - 1: from the hash's top bits, which neither
+ * the tables' slots nor the shards use. */
+static inline unsigned cap_lane_of(uint64_t h, unsigned n)
+{
+    return (unsigned)(((h >> 32) * n) >> 32);
+}
+/* Queues a counted packet for lane (>= 1), for the bucket of start; false without memory. */
+bool cap_lanes_push(struct cap_worker *w, unsigned lane, const struct cap_pkt *p, int64_t start,
+                    bool late, int prefix, uint64_t h);
+/* Every lane aggregates what it was given, then gives back its parts of the buckets the worker
+ * is handing over: those due at watermark (every one at INT64_MAX), late ones when late_due, and
+ * the one of evict_start. Returns them once all lanes have, as a list linked by lane_parts. */
+struct cap_bucket *cap_lanes_sync(struct cap_worker *w, int64_t watermark, bool late_due,
+                                  int64_t evict_start);
+/* Moves the parts of b's start from the list *parts to b->lane_parts. */
+void cap_lanes_attach(struct cap_bucket **parts, struct cap_bucket *b);
+/* Sources in the lanes' buckets of start so far (for the live counters; approximate). */
+uint64_t cap_lanes_sources(struct cap_worker *w, int64_t start);
+/* Stops the lane threads (after a final sync). */
+void cap_lanes_stop(struct cap_worker *w);
 /* Worker → coordinator: hands over a closed part (takes ownership of b); reports that every part
  * ending at or before upto has been handed over; reports the end of the source. */
 void cap_capture_take_part(struct cap_capture *c, struct cap_worker *w, struct cap_bucket *b);

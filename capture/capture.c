@@ -230,6 +230,13 @@ static void absorb(struct cap_capture *c, struct cap_part *list)
         struct cap_bucket *b = p->b, *m;
         rev = p->next;
         free(p);
+        while (b->lane_parts) { /* one part again, as from one thread (lane.c) */
+            struct cap_bucket *x = b->lane_parts;
+            b->lane_parts = x->lane_parts;
+            x->lane_parts = NULL;
+            cap_bucket_merge(b, x);
+            cap_bucket_free(x);
+        }
         if (b->start + b->seconds <= c->closed_upto) {
             b->late = true;
             b->tot.late = b->tot.packets;

@@ -22,48 +22,21 @@ static int64_t bucket_start(const struct ds_config *cfg, ds_time_ns ts)
     return sec >= 0 ? sec - sec % b : sec - ((sec % b) + b) % b;
 }
 
-static void live_sample(struct cap_worker *w, const struct cap_pkt *p);
-
-static void aggregate_oldest(struct cap_worker *w)
-{
-    struct cap_pending *x = &w->batch[w->batch_head];
-
-    cap_bucket_add(x->b, &x->p, x->prefix, x->h);
-    live_sample(w, &x->p);
-    w->batch_head = (w->batch_head + 1) % CAP_BATCH;
-    w->n_batch--;
-}
-
 /* Aggregates every packet still in the pipeline, in order. */
 static void flush_batch(struct cap_worker *w)
 {
-    while (w->n_batch)
-        aggregate_oldest(w);
+    cap_pipe_drain(&w->pipe);
 }
 
-/* Enters a counted packet into the pipeline (see CAP_STAGE) and advances it by one step. */
-static void pipeline_push(struct cap_worker *w, const struct cap_pkt *p, struct cap_bucket *b,
-                          int prefix)
+/* Lane parts left without a bucket of the worker's to go with (not expected): on their own. */
+static void hand_over_parts(struct cap_worker *w, struct cap_bucket *parts)
 {
-    unsigned tail = (w->batch_head + w->n_batch) % CAP_BATCH;
-    struct cap_pending *x = &w->batch[tail];
-
-    x->p = *p;
-    x->b = b;
-    x->prefix = prefix;
-    x->h = ds_addr_hash(&p->src);
-    cap_bucket_prefetch_slot(b, x->h);
-    w->n_batch++;
-    if (w->n_batch > CAP_STAGE) {
-        struct cap_pending *y = &w->batch[(tail + CAP_BATCH - CAP_STAGE) % CAP_BATCH];
-        cap_bucket_prefetch_entry(y->b, y->h);
+    while (parts) {
+        struct cap_bucket *b = parts;
+        parts = b->lane_parts;
+        b->lane_parts = NULL;
+        cap_capture_take_part(w->cap, w, b);
     }
-    if (w->n_batch > 2 * CAP_STAGE) {
-        struct cap_pending *y = &w->batch[(tail + CAP_BATCH - 2 * CAP_STAGE) % CAP_BATCH];
-        cap_bucket_prefetch_ext(y->b, &y->p, y->h);
-    }
-    if (w->n_batch > 3 * CAP_STAGE)
-        aggregate_oldest(w);
 }
 
 /* The open bucket for start, created when needed; NULL when none can be had (memory). */
@@ -78,12 +51,18 @@ static struct cap_bucket *bucket_for(struct cap_worker *w, int64_t start)
     }
     if (w->n_open == DS_ARRAY_LEN(w->open)) {
         /* too many open at once (wildly disordered times): hand the oldest over early, once
-         * the packets waiting in the batch (which may point at it) are in */
+         * the packets waiting in the batch (which may point at it) are in, the lanes' parts
+         * first */
         flush_batch(w);
         unsigned oldest = 0;
         for (unsigned i = 1; i < w->n_open; i++) {
             if (w->open[i]->start < w->open[oldest]->start)
                 oldest = i;
+        }
+        if (w->n_lanes > 1) {
+            struct cap_bucket *parts = cap_lanes_sync(w, INT64_MIN, false, w->open[oldest]->start);
+            cap_lanes_attach(&parts, w->open[oldest]);
+            hand_over_parts(w, parts);
         }
         cap_capture_take_part(w->cap, w, w->open[oldest]);
         w->open[oldest] = w->open[--w->n_open];
@@ -112,6 +91,18 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
 
     if (late_due)
         w->late_at = now;
+    struct cap_bucket *parts = NULL;
+    if (w->n_lanes > 1) {
+        /* the lanes' parts of the same buckets go with the worker's */
+        bool any = false;
+        for (unsigned i = 0; i < w->n_open && !any; i++) {
+            struct cap_bucket *b = w->open[i];
+            any = watermark_sec == INT64_MAX || (b->late && late_due) ||
+                  b->start + b->seconds + cfg->lateness_seconds <= watermark_sec;
+        }
+        if (any || watermark_sec == INT64_MAX)
+            parts = cap_lanes_sync(w, watermark_sec, late_due, INT64_MIN);
+    }
     for (;;) {
         int pick = -1;
         for (unsigned i = 0; i < w->n_open; i++) {
@@ -127,8 +118,10 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
         w->open[pick] = w->open[--w->n_open];
         if (b->late)
             b->tot.late = b->tot.packets;
+        cap_lanes_attach(&parts, b);
         cap_capture_take_part(w->cap, w, b);
     }
+    hand_over_parts(w, parts);
     w->next_due = INT64_MAX;
     for (unsigned i = 0; i < w->n_open; i++) {
         int64_t due = w->open[i]->start + w->open[i]->seconds + cfg->lateness_seconds;
@@ -229,9 +222,14 @@ static void process(struct cap_worker *w, const struct cap_frame *f, int64_t *wa
     case CAP_IGNORED:
         cap_bucket_count_ignored(b, reason);
         break;
-    case CAP_COUNTED:
-        pipeline_push(w, &p, b, prefix);
+    case CAP_COUNTED: {
+        uint64_t h = ds_addr_hash(&p.src);
+        unsigned lane = w->n_lanes > 1 ? cap_lane_of(h, w->n_lanes) : 0;
+        live_sample(w, &p);
+        if (lane == 0 || !cap_lanes_push(w, lane, &p, start, b->late, prefix, h))
+            cap_pipe_push(&w->pipe, &p, b, prefix, h);
         break;
+    }
     }
 }
 
@@ -268,7 +266,7 @@ static void publish_stats(struct cap_worker *w)
     if (w->n_open) {
         const struct cap_bucket *b = w->open[w->n_open - 1];
         w->live_bucket_start = b->start;
-        w->live_bucket_sources = b->src.n;
+        w->live_bucket_sources = b->src.n + cap_lanes_sources(w, b->start);
     }
     w->stat_frames = w->frames;
     w->stat_received = w->src.kernel_received;
@@ -291,6 +289,18 @@ void *cap_worker_main(void *arg)
     w->tokens_at = started;
     w->tokens = (double)cap_capture_config(w->cap)->live_max_eps / w->cap_workers / 4 + 1;
     w->next_due = INT64_MAX;
+    w->n_lanes = 1;
+    if (!w->src.live) {
+        const struct ds_config *cfg = cap_capture_config(w->cap);
+        unsigned n = (unsigned)cfg->threads_per_file;
+        if (n == 0) {
+            unsigned files = cfg->n_files ? cfg->n_files : 1;
+            n = ds_parallel_cpus() / files;
+        }
+        n = n < 1 ? 1 : n > CAP_LANES_MAX ? CAP_LANES_MAX : n;
+        if (cap_lanes_start(w, n) > 1)
+            ds_log(DS_LOG_DEBUG, "capture", "%s: %u aggregation threads", w->src.name, w->n_lanes);
+    }
     while (!cap_capture_stopping(w->cap)) {
         enum cap_next r = w->src.ops->next(&w->src, &f);
         if (r == CAP_NEXT_PACKET) {
@@ -326,6 +336,7 @@ void *cap_worker_main(void *arg)
     ds_log(DS_LOG_INFO, "capture", "%s: %llu frames read in %.2f s", w->src.name,
            (unsigned long long)w->frames, (double)(ds_time_monotonic() - started) / 1e9);
     hand_over(w, INT64_MAX);
+    cap_lanes_stop(w);
     if (w->src.live)
         cap_source_live_stats(&w->src);
     publish_stats(w);

@@ -244,6 +244,7 @@ struct ds_config {
     int64_t source_ports_max; /* ports kept per source record */
     int64_t max_sources;      /* per bucket */
     int64_t flush_threads;    /* threads encoding a flush; 0 = automatic */
+    int64_t threads_per_file; /* aggregation threads per file read; 0 = automatic */
 
     unsigned n_geoip_city;
     char *geoip_city[4];

@@ -537,6 +537,7 @@ struct enc {
     struct tx *t;        /* the sender's */
     struct shard_out *o;
     struct top *top;
+    ds_time_ns waited, sent_ns; /* the sender's time waiting for encoders, and writing */
     struct enc_slot slot[ENC_WINDOW];
 };
 
@@ -610,9 +611,12 @@ static void enc_main(void *ctx, unsigned thread)
             e->next++;
             mine = true;
         }
+        ds_time_ns t0 = ds_time_monotonic();
         while (!mine && !x->ready)
             pthread_cond_wait(&e->cond, &e->lock);
         pthread_mutex_unlock(&e->lock);
+        ds_time_ns t1 = ds_time_monotonic();
+        e->waited += t1 - t0;
         if (mine)
             enc_shard(e, shard, x);
         if (x->err && !e->t->err)
@@ -623,6 +627,7 @@ static void enc_main(void *ctx, unsigned thread)
         e->o->buf = x->buf;
         e->o->ib = x->ib;
         shard_out_flush(e->o, shard);
+        e->sent_ns += ds_time_monotonic() - t1;
         x->buf = e->o->buf;
         x->ib = e->o->ib;
         e->o->buf = keep;
@@ -671,8 +676,13 @@ static void write_sources(struct tx *t, const struct rds_bucket *b, struct shard
     }
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
-    if (!t->err && b->source_at)
-        ds_parallel_run(encoders > 1 ? encoders + 1 : 1, enc_main, e);
+    if (!t->err && b->source_at) {
+        unsigned n = ds_parallel_run(encoders > 1 ? encoders + 1 : 1, enc_main, e);
+        ds_log(DS_LOG_DEBUG, "redis",
+               "source records of %s: %u encoding threads; the writer waited %.2f s for them and "
+               "took %.2f s encoding and writing",
+               o->h.key, n > 1 ? n - 1 : 1, (double)e->waited / 1e9, (double)e->sent_ns / 1e9);
+    }
     pthread_cond_destroy(&e->cond);
     pthread_mutex_destroy(&e->lock);
     for (unsigned i = 0; i < ENC_WINDOW; i++) {

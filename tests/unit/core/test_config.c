@@ -172,6 +172,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.rollup_retention, 90 * 86400);
     assert_int_equal(cfg.source_ports_max, 8);
     assert_int_equal(cfg.max_sources, 4000000);
+    assert_int_equal(cfg.flush_threads, 0);
+    assert_int_equal(cfg.threads_per_file, 0);
     assert_int_equal(cfg.n_geoip_city, 0);
     assert_string_equal(cfg.geoip_asn, "");
     assert_int_equal(cfg.live_max_eps, 200);
@@ -280,6 +282,8 @@ static void test_good_every_field(void **state)
     assert_int_equal(cfg.lateness_seconds, 30);
     assert_int_equal(cfg.source_ports_max, 4);
     assert_int_equal(cfg.max_sources, 250000);
+    assert_int_equal(cfg.flush_threads, 3);
+    assert_int_equal(cfg.threads_per_file, 2);
 
     assert_int_equal(cfg.bucket_seconds, 300);
     assert_int_equal(cfg.retention, 7 * 86400);          /* "7d" */
