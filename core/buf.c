@@ -55,7 +55,7 @@ static int grow(struct ds_buf *b, size_t need)
     return 0;
 }
 
-int ds_buf_add(struct ds_buf *b, const void *data, size_t len)
+int ds_buf_add_slow(struct ds_buf *b, const void *data, size_t len)
 {
     size_t need = b->len + len + 1;
 
@@ -67,16 +67,6 @@ int ds_buf_add(struct ds_buf *b, const void *data, size_t len)
     b->len += len;
     b->p[b->len] = '\0';
     return 0;
-}
-
-int ds_buf_adds(struct ds_buf *b, const char *s)
-{
-    return ds_buf_add(b, s, strlen(s));
-}
-
-int ds_buf_addc(struct ds_buf *b, char c)
-{
-    return ds_buf_add(b, &c, 1);
 }
 
 int ds_buf_add_u64(struct ds_buf *b, uint64_t v)

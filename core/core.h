@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define DS_VERSION        "0.1.0"
 #define DS_WARN_UNUSED    __attribute__((warn_unused_result))
@@ -327,8 +328,8 @@ struct ds_geo {
     uint32_t asn;       /* 0 when unknown */
     char as_org[64];    /* UTF-8, may be cut */
     uint8_t prefix_len; /* the answer holds for the whole prefix of this length around the
-                         * address (the shortest network among the databases consulted), also
-                         * when nothing was found */
+                         * address (the longest network among the databases consulted: where
+                         * they all hold), also when nothing was found */
 };
 
 struct ds_geoip;
@@ -361,10 +362,28 @@ void ds_buf_init(struct ds_buf *b, size_t max);
 void ds_buf_fini(struct ds_buf *b);
 /* Empties the buffer (keeps its memory) and clears the failure. */
 void ds_buf_reset(struct ds_buf *b);
-/* Append; return 0, or -ENOSPC past max / -ENOMEM (and mark the buffer failed). */
-int ds_buf_add(struct ds_buf *b, const void *data, size_t len);
-int ds_buf_adds(struct ds_buf *b, const char *s);
-int ds_buf_addc(struct ds_buf *b, char c);
+/* Append; return 0, or -ENOSPC past max / -ENOMEM (and mark the buffer failed). The common case
+ * — room left, not failed — is inline: records of a million sources are written a few bytes at a
+ * time. */
+int ds_buf_add_slow(struct ds_buf *b, const void *data, size_t len);
+static inline int ds_buf_add(struct ds_buf *b, const void *data, size_t len)
+{
+    if (!b->failed && len < b->cap - b->len) {
+        memcpy(b->p + b->len, data, len);
+        b->len += len;
+        b->p[b->len] = '\0';
+        return 0;
+    }
+    return ds_buf_add_slow(b, data, len);
+}
+static inline int ds_buf_adds(struct ds_buf *b, const char *s)
+{
+    return ds_buf_add(b, s, strlen(s));
+}
+static inline int ds_buf_addc(struct ds_buf *b, char c)
+{
+    return ds_buf_add(b, &c, 1);
+}
 int ds_buf_add_u64(struct ds_buf *b, uint64_t v);
 int ds_buf_add_i64(struct ds_buf *b, int64_t v);
 int ds_buf_addf(struct ds_buf *b, const char *fmt, ...) DS_PRINTF(2, 3);

@@ -475,11 +475,13 @@ static int geo_db_lookup(const struct geo_db *db, const union geo_sockaddr *su, 
 
     if (mmdb_error != MMDB_SUCCESS)
         return -EIO;
-    /* how far the answer (or its absence) holds: the network's length in the address's terms */
+    /* how far the answer (or its absence) holds: the network's length in the address's terms;
+     * with several databases, the longest (the answers all hold only where their networks
+     * overlap) */
     unsigned bits = res.netmask;
     if (su->sa.sa_family == AF_INET && !db->v4_only)
         bits = bits >= 96 ? bits - 96 : 0;
-    if (bits < out->prefix_len)
+    if (bits > out->prefix_len)
         out->prefix_len = (uint8_t)bits;
     if (!res.found_entry)
         return 0;
@@ -517,7 +519,6 @@ int ds_geoip_lookup(const struct ds_geoip *g, const struct ds_addr *a, struct ds
     memset(out, 0, sizeof(*out));
     if (!g || !a || !geo_sockaddr(a, &su))
         return -ENOENT;
-    out->prefix_len = su.sa.sa_family == AF_INET ? 32 : 128;
     /* The first city database that knows the address wins; a record that says nothing does not
      * count, so a later database can still fill it in. */
     for (unsigned i = 0; i < g->n_city && !found; i++) {

@@ -332,14 +332,19 @@ static void test_city_and_asn(void **state)
     assert_true(geo.has_location);
     assert_int_equal(geo.asn, 15169);
     assert_string_equal(geo.as_org, "GOOGLE");
+    assert_int_equal(geo.prefix_len, 24);
     assert_int_equal(ds_geoip_lookup(g, &cloudflare, &geo), 0);
     assert_string_equal(geo.cc, "AU");
     assert_int_equal(geo.asn, 13335);
     assert_string_equal(geo.as_org, "CLOUDFLARENET");
+    /* the city holds for 1.0.0.0/8, the ASN for 1.1.1.0/24: together only for the /24 */
+    assert_int_equal(geo.prefix_len, 24);
     assert_int_equal(ds_geoip_lookup(g, &city_only, &geo), 0);
     assert_string_equal(geo.cc, "AU");
     assert_int_equal(geo.asn, 0);
     assert_string_equal(geo.as_org, "");
+    /* no ASN for 1.2.3.4 holds only up to where 1.1.1.0/24 begins: narrower than the /8 */
+    assert_in_range(geo.prefix_len, 9, 24);
     assert_int_equal(ds_geoip_lookup(g, &asn_only, &geo), 0);
     assert_string_equal(geo.cc, "");
     assert_false(geo.has_location);
