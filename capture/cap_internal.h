@@ -374,11 +374,14 @@ void *cap_worker_main(void *arg);
  * aggregate the sources hashed to them. Start returns how many lanes there are (fewer than n
  * when threads could not be started). */
 unsigned cap_lanes_start(struct cap_worker *w, unsigned n);
-/* Lane of a source (its address hash), in 0 .. n - 1: from the hash's top bits, which neither
- * the tables' slots nor the shards use. */
+/* Lane of a source (its address hash), in 0 .. n - 1, from the hash's top bits, which neither
+ * the tables' slots nor the shards use. Lane 0, the worker, also reads and decodes every packet:
+ * it gets half the share of the others (n = 2: a third of the sources). */
 static inline unsigned cap_lane_of(uint64_t h, unsigned n)
 {
-    return (unsigned)(((h >> 32) * n) >> 32);
+    unsigned unit = (unsigned)(((h >> 32) * (2 * n - 1)) >> 32);
+
+    return (unit + 1) / 2;
 }
 /* Queues a counted packet for lane (>= 1), for the bucket of start; false without memory. */
 bool cap_lanes_push(struct cap_worker *w, unsigned lane, const struct cap_pkt *p, int64_t start,

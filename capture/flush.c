@@ -451,12 +451,8 @@ static int geo_fill_all(struct cap_flusher *f, struct cap_table *src, struct exp
         j.items[j.n++].h = src->slot[i].h;
         e->all[e->hlls_all++] = src->slot[i].h;
     }
-    ds_time_ns t0 = ds_time_monotonic();
     j.items = geo_sort(all, all + j.n, j.n);
-    ds_time_ns t1 = ds_time_monotonic();
     ds_parallel_run(f->threads, geo_main, &j);
-    ds_log(DS_LOG_DEBUG, "flush", "TIMING geo sort %.2f lookups %.2f", (double)(t1 - t0) / 1e9,
-           (double)(ds_time_monotonic() - t1) / 1e9);
     free(all);
     for (unsigned i = 0; i < f->threads; i++) {
         struct geo_thread *t = &f->geo_t[i];
@@ -504,7 +500,7 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
     if (geo_fill_all(f, &b->src, e) < 0)
         return -ENOMEM;
     n_all = e->hlls_all;
-    ds_time_ns t1 = ds_time_monotonic(), t2 = t1;
+    ds_time_ns t1 = ds_time_monotonic();
     e->src_order = (struct cap_src **)order_by_shard(&b->src, e->src_at);
     e->vic_order = (struct cap_victim **)order_by_shard(&b->vic, e->vic_at);
     if (!e->src_order || !e->vic_order)
@@ -561,9 +557,11 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
         free(index);
         free(caps);
     }
-    ds_log(DS_LOG_DEBUG, "flush", "export: GeoIP %.2f s, countries %.2f s, the rest %.2f s",
-           (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9,
-           (double)(ds_time_monotonic() - t2) / 1e9);
+    ds_log(DS_LOG_DEBUG, "flush",
+           "export: GeoIP and countries %.2f s, the rest %.2f s; tables: %zu of %zu source "
+           "slots, %zu of %zu (source, port) slots, %zu of %zu victim slots",
+           (double)(t1 - t0) / 1e9, (double)(ds_time_monotonic() - t1) / 1e9, b->src.n, b->src.cap,
+           b->pair_n, b->pair_cap, b->vic.n, b->vic.cap);
     return 0;
 }
 

@@ -95,6 +95,10 @@ struct cap_lane {
     /* worker thread only */
     struct cap_lane_block *fill;
     uint64_t syncs_sent;
+    ds_time_ns worker_waited; /* for a free block: the lane was behind */
+
+    /* lane thread only, read after it stopped */
+    ds_time_ns lane_waited; /* for a block: the worker was behind */
 
     /* lane thread only */
     struct cap_bucket *open[8];
@@ -159,8 +163,10 @@ static void *lane_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     for (;;) {
         pthread_mutex_lock(&l->lock);
+        ds_time_ns t0 = ds_time_monotonic();
         while (!l->head && !l->quit)
             pthread_cond_wait(&l->cond, &l->lock);
+        l->lane_waited += ds_time_monotonic() - t0;
         struct cap_lane_block *blk = l->head;
         if (blk) {
             l->head = blk->next;
@@ -205,8 +211,10 @@ static struct cap_lane_block *lane_fill(struct cap_lane *l)
     if (l->fill)
         return l->fill;
     pthread_mutex_lock(&l->lock);
+    ds_time_ns t0 = ds_time_monotonic();
     while (!l->spare && l->n_blocks >= LANE_BLOCKS)
         pthread_cond_wait(&l->cond, &l->lock);
+    l->worker_waited += ds_time_monotonic() - t0;
     struct cap_lane_block *blk = l->spare;
     if (blk) {
         l->spare = blk->next;
@@ -344,6 +352,10 @@ void cap_lanes_stop(struct cap_worker *w)
         pthread_cond_broadcast(&l->cond);
         pthread_mutex_unlock(&l->lock);
         pthread_join(l->thread, NULL);
+        ds_log(DS_LOG_DEBUG, "capture",
+               "%s: aggregation thread %u waited %.2f s for packets; the reader waited %.2f s "
+               "for it",
+               w->src.name, i + 1, (double)l->lane_waited / 1e9, (double)l->worker_waited / 1e9);
         /* a final sync handed every bucket over; whatever is left was never synced */
         for (unsigned j = 0; j < l->n_open; j++)
             cap_bucket_free(l->open[j]);

@@ -953,9 +953,7 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     snprintf(part, sizeof(part), t.late ? "vic:%016llx" : "vicidx",
              (unsigned long long)b->flush_id);
     shard_out_init(vic, &t, b, "vic", rds_key_bucket(key, sizeof(key), b->sensor, b->start, part));
-    ds_time_ns tv = ds_time_monotonic();
     write_victims(&t, b, vic);
-    ds_time_ns ts = ds_time_monotonic();
     if (!t.late) {
         tx_multi(&t);
         stage_commit(&t, src);
@@ -982,12 +980,10 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     ports_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "port"), b, !t.late);
     countries_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "cc"), b, !t.late);
     write_seconds(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "sec"));
-    ds_time_ns th = ds_time_monotonic();
     write_hlls(&t, b);
     ds_time_ns tc = ds_time_monotonic();
     rc = tx_commit(&t, guard);
-    ds_log(DS_LOG_DEBUG, "redis", "TIMING victims %.2f stage..counters %.2f hlls %.2f commit %.2f",
-           (double)(ts - tv) / 1e9, (double)(th - ts) / 1e9, (double)(tc - th) / 1e9,
+    ds_log(DS_LOG_DEBUG, "redis", "bucket %lld: EXEC answered in %.2f s", (long long)b->start,
            (double)(ds_time_monotonic() - tc) / 1e9);
     rds_argv_fini(&t.a);
     return rc;
