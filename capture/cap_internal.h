@@ -8,6 +8,7 @@
 #include "redis/redis.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* One frame as libpcap delivers it. */
 struct cap_frame {
@@ -264,9 +265,9 @@ struct cap_source_ops {
 struct cap_source {
     const struct cap_source_ops *ops;
     const struct ds_config *cfg;
-    const volatile bool *stop; /* the capture's stop flag */
-    char *name;                /* file path or interface name */
-    void *pcap;                /* pcap_t */
+    const _Atomic bool *stop; /* the capture's stop flag (set from a signal handler) */
+    char *name;               /* file path or interface name */
+    void *pcap;               /* pcap_t */
     int dlt;
     bool live;
     char error[512]; /* last read error */

@@ -20,7 +20,7 @@ struct cap_part {
 
 struct cap_capture {
     const struct ds_config *cfg;
-    volatile bool stop;
+    _Atomic bool stop; /* set by signal handlers (lock-free), read by every thread */
     struct ds_geoip *geo;
     struct cap_worker *workers;
     unsigned n_workers;

@@ -638,8 +638,9 @@ static void update_sensor(struct cap_flusher *f)
     json_object_set_new(info, "buckets_written", json_integer((json_int_t)f->written));
     json_object_set_new(info, "buckets_dropped", json_integer((json_int_t)f->dropped));
     json_object_set_new(info, "packets_dropped", json_integer((json_int_t)f->dropped_packets));
+    /* a copy: Jansson's reference counts do not make sharing across threads safe */
     if (f->sources)
-        json_object_set(info, "sources", f->sources);
+        json_object_set_new(info, "sources", json_deep_copy(f->sources));
     pthread_mutex_unlock(&f->lock);
     if (rds_sensor_update(f->conn, f->cfg->sensor_name, info) < 0)
         ds_log(DS_LOG_DEBUG, "flush", "sensor record not updated: %s", rds_conn_error(f->conn));

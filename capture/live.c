@@ -3,6 +3,7 @@
  * the map. Events that cannot be published (Redis away) are dropped and counted. */
 #include "capture/cap_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +18,7 @@ struct cap_live {
     struct rds_conn *conn;
     pthread_t thread;
     bool started;
-    volatile bool stop;
+    _Atomic bool stop; /* set by the coordinator, read by the publisher */
     uint64_t seen_total, sampled_total, lost_total;
 };
 
