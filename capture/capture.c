@@ -230,12 +230,24 @@ static void absorb(struct cap_capture *c, struct cap_part *list)
         struct cap_bucket *b = p->b, *m;
         rev = p->next;
         free(p);
-        while (b->lane_parts) { /* one part again, as from one thread (lane.c) */
-            struct cap_bucket *x = b->lane_parts;
-            b->lane_parts = x->lane_parts;
-            x->lane_parts = NULL;
-            cap_bucket_merge(b, x);
-            cap_bucket_free(x);
+        if (b->lane_parts) {
+            /* one part again, as from one thread (lane.c): the biggest takes in the others,
+             * so the fewest sources are inserted */
+            struct cap_bucket *parts = b, *big = b;
+            for (struct cap_bucket *x = b->lane_parts; x; x = x->lane_parts) {
+                if (x->src.n > big->src.n)
+                    big = x;
+            }
+            while (parts) {
+                struct cap_bucket *x = parts;
+                parts = x->lane_parts;
+                x->lane_parts = NULL;
+                if (x != big) {
+                    cap_bucket_merge(big, x);
+                    cap_bucket_free(x);
+                }
+            }
+            b = big;
         }
         if (b->start + b->seconds <= c->closed_upto) {
             b->late = true;

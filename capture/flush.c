@@ -257,6 +257,8 @@ static int cmp_port(const void *a, const void *b)
     return (int)x->port - (int)y->port;
 }
 
+#define PREFETCH_AHEAD 8
+
 static int source_at(const void *ctx, unsigned shard, size_t i, struct rds_source *out)
 {
     const struct export *e = ctx;
@@ -265,6 +267,22 @@ static int source_at(const void *ctx, unsigned shard, size_t i, struct rds_sourc
     if (e->src_at[shard] + i >= e->src_at[shard + 1])
         return 0;
     s = e->src_order[e->src_at[shard] + i];
+    /* records are read in shard order, scattered over the arenas: the ones a few ahead are
+     * fetched while this one is encoded (its three lines, then its extension's) */
+    size_t ahead = e->src_at[shard] + i + PREFETCH_AHEAD;
+    if (ahead < e->src_at[shard + 1]) {
+        const char *p = (const char *)e->src_order[ahead];
+        __builtin_prefetch(p);
+        __builtin_prefetch(p + 64);
+        __builtin_prefetch(p + 128);
+    }
+    if (ahead - PREFETCH_AHEAD / 2 < e->src_at[shard + 1] &&
+        e->src_order[ahead - PREFETCH_AHEAD / 2]->ext) {
+        const char *x = (const char *)e->src_order[ahead - PREFETCH_AHEAD / 2]->ext;
+        __builtin_prefetch(x);
+        __builtin_prefetch(x + 64);
+        __builtin_prefetch(x + 128);
+    }
     cap_src_export(s, (unsigned)e->cfg->source_ports_max, out);
     if (s->cc[0] || s->has_location || s->asn) {
         out->has_geo = true;
