@@ -453,16 +453,12 @@ static int embedded_start(const char *state_dir, const struct ds_user *user, cha
     char conf[600], pidfile[600], logfile[600];
     FILE *f;
     pid_t pid;
-    int rc, status;
+    int status;
 
+    /* under the start lock (the caller created state_dir): another role may have started it */
     snprintf(sock, socklen, "%s/redis.sock", state_dir);
     if (socket_answers(sock))
         return 0;
-    rc = mkdir_p(state_dir);
-    if (rc < 0) {
-        snprintf(err, errlen, "embedded redis: cannot create %s: %s", state_dir, strerror(-rc));
-        return rc;
-    }
     snprintf(conf, sizeof(conf), "%s/redis.conf", state_dir);
     snprintf(pidfile, sizeof(pidfile), "%s/redis.pid", state_dir);
     snprintf(logfile, sizeof(logfile), "%s/redis.log", state_dir);

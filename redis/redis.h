@@ -63,6 +63,11 @@ DS_WARN_UNUSED int rds_embedded_ensure(const char *state_dir, const struct ds_us
 #define RDS_SOURCE_SAMPLES   3
 #define RDS_SOURCE_PREFIXES  64  /* darknet prefixes tracked per source (bitmask) */
 #define RDS_PORT_HLL_MAX     256 /* ports per bucket that get a HyperLogLog of sources */
+/* Ports an hourly roll-up takes from each bucket, its busiest; the others are summed as
+ * `tcp/other` and `udp/other`. Backscatter hits every port at random: with all of them, an hour
+ * held a hundred thousand fields a minute (kept for the roll-up retention, months), and adding
+ * them was half of Redis's work. */
+#define RDS_ROLLUP_PORTS 1000
 
 struct rds_totals {
     uint64_t packets, bytes;

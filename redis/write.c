@@ -224,17 +224,35 @@ static void hincr_end(struct hincr *h)
     h->pairs = 0;
 }
 
-static void ports_incr(struct tx *t, const char *key, const struct rds_bucket *b, bool first)
+/* The per-port counters: every port of the bucket, or (max > 0, the hourly roll-up) the first
+ * max — b->ports is busiest first — and the rest summed as `tcp/other` and `udp/other`. */
+static void ports_incr(struct tx *t, const char *key, const struct rds_bucket *b, bool first,
+                       size_t max)
 {
     struct hincr h = {t, key, 0, first};
+    uint64_t other[2][2] = {{0}}; /* [tcp, udp][packets, sources] */
     char f[32];
 
     for (size_t i = 0; i < b->n_ports; i++) {
         const struct rds_port *p = &b->ports[i];
+        if (max && i >= max) {
+            other[p->proto == DS_PROTO_TCP ? 0 : 1][0] += p->packets;
+            other[p->proto == DS_PROTO_TCP ? 0 : 1][1] += p->sources;
+            continue;
+        }
         snprintf(f, sizeof(f), "%s/%u", ds_proto_names[p->proto], p->port);
         hincr_add(&h, f, p->packets);
         snprintf(f, sizeof(f), "%s/%u:s", ds_proto_names[p->proto], p->port);
         hincr_add(&h, f, p->sources);
+    }
+    for (int k = 0; k < 2; k++) {
+        if (!other[k][0])
+            continue;
+        const char *proto = ds_proto_names[k == 0 ? DS_PROTO_TCP : DS_PROTO_UDP];
+        snprintf(f, sizeof(f), "%s/other", proto);
+        hincr_add(&h, f, other[k][0]);
+        snprintf(f, sizeof(f), "%s/other:s", proto);
+        hincr_add(&h, f, other[k][1]);
     }
     hincr_end(&h);
     if (b->n_ports)
@@ -977,7 +995,7 @@ static int write_bucket_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     tx_send(&t);
     tx_expire_later(&t, key);
     totals_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "tot"), &b->tot, !t.late);
-    ports_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "port"), b, !t.late);
+    ports_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "port"), b, !t.late, 0);
     countries_incr(&t, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "cc"), b, !t.late);
     write_seconds(&t, b, rds_key_bucket(key, sizeof(key), b->sensor, b->start, "sec"));
     write_hlls(&t, b);
@@ -1009,7 +1027,8 @@ static int write_rollup_tx(struct rds_conn *c, const struct rds_bucket *b, int64
     }
     tx_multi(&t);
     totals_incr(&t, key, &b->tot, !hour_exists);
-    ports_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "port"), b, !hour_exists);
+    ports_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "port"), b, !hour_exists,
+               RDS_ROLLUP_PORTS);
     countries_incr(&t, rds_key_hour(key, sizeof(key), b->sensor, hour, "cc"), b, !hour_exists);
     rc = tx_commit(&t, guard);
     rds_argv_fini(&t.a);

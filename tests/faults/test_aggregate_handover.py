@@ -101,17 +101,7 @@ c.eq("the first aggregator stops cleanly", first.returncode, 0)
 
 
 def state(redis):
-    """Everything the aggregator writes, as text that must be byte-identical."""
-    out = {}
-    for key in ("ds:v1:alerts", "ds:v1:alerts:org:west", "ds:v1:alerts:org:east"):
-        out[key] = redis.cli("XRANGE", key, "-", "+")
-    out["ds:v1:incidents"] = "\n".join(sorted(redis.cli("HGETALL", "ds:v1:incidents")
-                                              .splitlines()))
-    out["ds:v1:incidents:open"] = redis.cli("ZRANGE", "ds:v1:incidents:open", "0", "-1",
-                                            "WITHSCORES")
-    out["ds:v1:ew"] = redis.cli("GET", "ds:v1:ew")
-    out["ds:v1:agg:checkpoint"] = redis.cli("GET", "ds:v1:agg:checkpoint")
-    return out
+    return dslib.aggregator_state(redis, ["west", "east"])
 
 
 want, got = state(ref), state(store)

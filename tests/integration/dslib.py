@@ -276,3 +276,18 @@ def gen(out_dir, name="g", extra=()):
                    capture_output=True)
     with open(truth) as f:
         return pcap, json.load(f)
+
+
+def aggregator_state(redis, orgs):
+    """Everything the aggregator writes (alert streams of the given organisations, incidents,
+    early-warning baselines, checkpoint), as text that must be byte-identical between runs."""
+    out = {}
+    for key in ["ds:v1:alerts"] + [f"ds:v1:alerts:org:{o}" for o in orgs]:
+        out[key] = redis.cli("XRANGE", key, "-", "+")
+    out["ds:v1:incidents"] = "\n".join(sorted(redis.cli("HGETALL", "ds:v1:incidents")
+                                              .splitlines()))
+    out["ds:v1:incidents:open"] = redis.cli("ZRANGE", "ds:v1:incidents:open", "0", "-1",
+                                            "WITHSCORES")
+    out["ds:v1:ew"] = redis.cli("GET", "ds:v1:ew")
+    out["ds:v1:agg:checkpoint"] = redis.cli("GET", "ds:v1:agg:checkpoint")
+    return out

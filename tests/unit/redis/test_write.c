@@ -170,6 +170,88 @@ static void test_ttl_from_write(void **state)
     redisFree(ctx);
 }
 
+static long long hash_int(redisContext *ctx, const char *key, const char *field)
+{
+    redisReply *r = redisCommand(ctx, "HGET %s %s", key, field);
+    long long v;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    v = atoll(r->str);
+    freeReplyObject(r);
+    return v;
+}
+
+static long long hash_len(redisContext *ctx, const char *key)
+{
+    redisReply *r = redisCommand(ctx, "HLEN %s", key);
+    long long v;
+
+    assert_non_null(r);
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* The bucket keeps every port; its hourly roll-up the RDS_ROLLUP_PORTS busiest, the rest summed
+ * per protocol as `other`, so no packet is lost from the hour. */
+static void test_rollup_ports_bounded(void **state)
+{
+    enum {
+        TCP = RDS_ROLLUP_PORTS + 5,
+        UDP = 3
+    };
+    static struct rds_port ports[TCP + UDP];
+    struct rds_write_opts o = {3600, 7200, 1};
+    struct rds_bucket b;
+    struct one_source src;
+    char err[256];
+    long long tail_tcp = 0, tail_tcp_sources = 0, all = 0;
+    struct rds_conn *c = rds_conn_new(url, NULL, NULL, err, sizeof(err));
+
+    (void)state;
+    for (unsigned i = 0; i < TCP; i++) { /* busiest first, as capture gives them */
+        ports[i] = (struct rds_port){DS_PROTO_TCP, (uint16_t)(i + 1), 5000 - i, 2};
+        if (i >= RDS_ROLLUP_PORTS) {
+            tail_tcp += 5000 - i;
+            tail_tcp_sources += 2;
+        }
+        all += 5000 - i;
+    }
+    for (unsigned i = 0; i < UDP; i++) {
+        ports[TCP + i] = (struct rds_port){DS_PROTO_UDP, (uint16_t)(100 + i), 1, 1};
+        all += 1;
+    }
+    assert_non_null(c);
+    assert_int_equal(rds_conn_ensure(c), 0);
+    bucket_init(&b, &src, 0x5555, false);
+    b.sensor = "roll";
+    b.ports = ports;
+    b.n_ports = TCP + UDP;
+    assert_int_equal(rds_bucket_write(c, &b, &o), 0);
+
+    redisContext *ctx = redisConnectUnix(sock);
+    assert_non_null(ctx);
+    assert_int_equal(hash_len(ctx, "ds:v1:{roll:1546300800}:port"), 2 * (TCP + UDP));
+    const char *hour = "ds:v1:{roll:h1546300800}:port";
+    assert_int_equal(hash_len(ctx, hour), 2 * RDS_ROLLUP_PORTS + 4);
+    assert_int_equal(hash_int(ctx, hour, "tcp/1"), 5000);
+    assert_int_equal(hash_int(ctx, hour, "tcp/1:s"), 2);
+    assert_int_equal(hash_int(ctx, hour, "tcp/other"), tail_tcp);
+    assert_int_equal(hash_int(ctx, hour, "tcp/other:s"), tail_tcp_sources);
+    assert_int_equal(hash_int(ctx, hour, "udp/other"), UDP);
+    redisReply *r = redisCommand(ctx, "HGETALL %s", hour);
+    long long sum = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        if (!strstr(r->element[i]->str, ":s"))
+            sum += atoll(r->element[i + 1]->str);
+    }
+    freeReplyObject(r);
+    assert_int_equal(sum, all);
+    redisFree(ctx);
+    rds_conn_free(c);
+}
+
 /* Index entries of expired buckets are trimmed; live ones stay. */
 static void test_index_trim(void **state)
 {
@@ -466,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_ttl_from_write),
         cmocka_unit_test(test_index_trim),
         cmocka_unit_test(test_records_through_index),
+        cmocka_unit_test(test_rollup_ports_bounded),
         cmocka_unit_test(test_index_entries),
         cmocka_unit_test(test_refused_write_names_the_cause),
     };
