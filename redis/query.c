@@ -135,16 +135,58 @@ struct acc {
     size_t n_hll;
 };
 
+/* Accumulators by key, found through an open-addressing index: a bucket of backscatter holds
+ * over a hundred thousand ports, and a linear search made a summary of ten buckets take minutes. */
 struct accs {
     struct acc *v;
     size_t n, cap;
+    uint32_t *index; /* position in v + 1; 0 = empty */
+    size_t index_cap;
 };
+
+/* FNV-1a of the key as stored (at most sizeof(acc.key) - 1 bytes) */
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *end = s + sizeof(((struct acc *)0)->key) - 1;
+
+    for (; *s && s < end; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int accs_reindex(struct accs *a, size_t cap)
+{
+    uint32_t *x = calloc(cap, sizeof(*x));
+
+    if (!x)
+        return -ENOMEM;
+    for (size_t i = 0; i < a->n; i++) {
+        size_t j = key_hash(a->v[i].key) & (cap - 1);
+        while (x[j])
+            j = (j + 1) & (cap - 1);
+        x[j] = (uint32_t)(i + 1);
+    }
+    free(a->index);
+    a->index = x;
+    a->index_cap = cap;
+    return 0;
+}
 
 static struct acc *acc_get(struct accs *a, const char *key)
 {
-    for (size_t i = 0; i < a->n; i++) {
-        if (strcmp(a->v[i].key, key) == 0)
-            return &a->v[i];
+    size_t j;
+
+    if ((a->n + 1) * 2 > a->index_cap && accs_reindex(a, a->index_cap ? a->index_cap * 2 : 256) < 0)
+        return NULL;
+    j = key_hash(key) & (a->index_cap - 1);
+    while (a->index[j]) {
+        struct acc *x = &a->v[a->index[j] - 1];
+        if (strncmp(x->key, key, sizeof(x->key) - 1) == 0)
+            return x;
+        j = (j + 1) & (a->index_cap - 1);
     }
     if (a->n == a->cap) {
         size_t nc = a->cap ? a->cap * 2 : 64;
@@ -156,6 +198,7 @@ static struct acc *acc_get(struct accs *a, const char *key)
     }
     memset(&a->v[a->n], 0, sizeof(a->v[0]));
     snprintf(a->v[a->n].key, sizeof(a->v[0].key), "%s", key);
+    a->index[j] = (uint32_t)(a->n + 1);
     return &a->v[a->n++];
 }
 
@@ -167,6 +210,7 @@ static void accs_free(struct accs *a)
         free(a->v[i].hll_keys);
     }
     free(a->v);
+    free(a->index);
 }
 
 static void fold_counts(struct accs *a, const redisReply *r)

@@ -249,6 +249,19 @@ static void test_rollup_ports_bounded(void **state)
     freeReplyObject(r);
     assert_int_equal(sum, all);
     redisFree(ctx);
+
+    /* the summary of the bucket ranks its 1,008 ports (an accumulator each) */
+    json_t *q = rds_query_summary(c, 1546300800, 1546300860, "roll", 3, err, sizeof(err));
+    assert_non_null(q);
+    json_t *top = json_object_get(q, "top_ports");
+    assert_int_equal(json_array_size(top), 3);
+    for (unsigned i = 0; i < 3; i++) {
+        json_t *p = json_array_get(top, i);
+        assert_int_equal(json_integer_value(json_object_get(p, "port")), i + 1);
+        assert_int_equal(json_integer_value(json_object_get(p, "packets")), 5000 - i);
+        assert_int_equal(json_integer_value(json_object_get(p, "sources")), 2);
+    }
+    json_decref(q);
     rds_conn_free(c);
 }
 
