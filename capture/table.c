@@ -13,12 +13,16 @@
 #define TABLE_MIN 1024
 #define HUGE_MIN  (2u << 20)
 
+static void *pool_take(size_t bytes);
+
 void *cap_mem_alloc(size_t bytes)
 {
     void *p;
 
     if (bytes < HUGE_MIN)
         return calloc(1, bytes);
+    if ((p = pool_take(bytes)))
+        return p;
     p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
@@ -36,19 +40,53 @@ void *cap_mem_alloc(size_t bytes)
  * table grows (cap_spare_take). Populating only maps zeroed pages, it never writes content, so
  * it may run while the memory is already in use, or after it was unmapped (it then fails). */
 
-#define PREFAULT_QUEUE 64
+#define PREFAULT_QUEUE 256
 #define PREFAULT_STEP  (8u << 20)
+
+/* ---- memory reused between buckets
+ *
+ * A closed bucket's big blocks (2 MiB and more) are not unmapped: the helper thread zeroes them
+ * (memset, about 0.1 s a gigabyte) and keeps them for the next buckets' tables and arenas, which
+ * take a block of the same size before mapping a new one. Faulting fresh memory in cost more
+ * than ten times that on this kind of virtual machine. At most POOL_MAX bytes are kept (or
+ * waiting to be zeroed); beyond that blocks are unmapped. */
+
+#define POOL_MAX    (2ULL << 30)
+#define POOL_BLOCKS 1024
+
+struct mem_block {
+    char *p;
+    size_t bytes;
+    bool zero; /* a freed block to zero and keep; else a spare to fault in */
+};
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct {
-        char *p;
-        size_t bytes;
-    } q[PREFAULT_QUEUE];
+    struct mem_block q[PREFAULT_QUEUE];
     unsigned head, n;
-    bool started, unsupported;
+    bool started, no_thread, unsupported; /* unsupported: no MADV_POPULATE_WRITE (or thread) */
+    struct mem_block pool[POOL_BLOCKS];   /* zeroed, ready */
+    unsigned n_pool;
+    size_t pool_bytes; /* in the pool and queued to be zeroed */
 } prefault = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void *pool_take(size_t bytes)
+{
+    void *p = NULL;
+
+    pthread_mutex_lock(&prefault.lock);
+    for (unsigned i = prefault.n_pool; i-- > 0;) {
+        if (prefault.pool[i].bytes == bytes) {
+            p = prefault.pool[i].p;
+            prefault.pool[i] = prefault.pool[--prefault.n_pool];
+            prefault.pool_bytes -= bytes;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&prefault.lock);
+    return p;
+}
 
 static void *prefault_main(void *arg)
 {
@@ -57,11 +95,25 @@ static void *prefault_main(void *arg)
         pthread_mutex_lock(&prefault.lock);
         while (!prefault.n)
             pthread_cond_wait(&prefault.cond, &prefault.lock);
-        char *p = prefault.q[prefault.head].p;
-        size_t bytes = prefault.q[prefault.head].bytes;
+        struct mem_block b = prefault.q[prefault.head];
         prefault.head = (prefault.head + 1) % PREFAULT_QUEUE;
         prefault.n--;
         pthread_mutex_unlock(&prefault.lock);
+        if (b.zero) {
+            memset(b.p, 0, b.bytes);
+            pthread_mutex_lock(&prefault.lock);
+            bool kept = prefault.n_pool < POOL_BLOCKS;
+            if (kept)
+                prefault.pool[prefault.n_pool++] = (struct mem_block){b.p, b.bytes, false};
+            else
+                prefault.pool_bytes -= b.bytes;
+            pthread_mutex_unlock(&prefault.lock);
+            if (!kept)
+                munmap(b.p, b.bytes);
+            continue;
+        }
+        char *p = b.p;
+        size_t bytes = b.bytes;
         for (size_t off = 0; off < bytes; off += PREFAULT_STEP) {
             size_t len = bytes - off < PREFAULT_STEP ? bytes - off : PREFAULT_STEP;
             if (madvise(p + off, len, MADV_POPULATE_WRITE) < 0) {
@@ -77,28 +129,55 @@ static void *prefault_main(void *arg)
     return NULL;
 }
 
-/* Queues [p, p + bytes) for the helper thread (started on first use); a full queue, or a kernel
- * without MADV_POPULATE_WRITE, leaves the faults to the first writer. */
-static void prefault_queue(void *p, size_t bytes)
+/* Starts the helper thread on first use (prefault.lock held); false when it could not be. */
+static bool helper_running(void)
 {
-    pthread_mutex_lock(&prefault.lock);
     if (!prefault.started) {
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         prefault.started = true;
-        prefault.unsupported = pthread_create(&t, &attr, prefault_main, NULL) != 0;
+        prefault.no_thread = pthread_create(&t, &attr, prefault_main, NULL) != 0;
+        prefault.unsupported = prefault.no_thread;
         pthread_attr_destroy(&attr);
     }
-    if (!prefault.unsupported && prefault.n < PREFAULT_QUEUE) {
-        unsigned k = (prefault.head + prefault.n) % PREFAULT_QUEUE;
-        prefault.q[k].p = p;
-        prefault.q[k].bytes = bytes;
-        prefault.n++;
-        pthread_cond_signal(&prefault.cond);
+    return !prefault.no_thread;
+}
+
+static void queue_block(struct mem_block b)
+{
+    unsigned k = (prefault.head + prefault.n) % PREFAULT_QUEUE;
+
+    prefault.q[k] = b;
+    prefault.n++;
+    pthread_cond_signal(&prefault.cond);
+}
+
+/* Queues [p, p + bytes) for the helper thread; a full queue, or a kernel without
+ * MADV_POPULATE_WRITE, leaves the faults to the first writer. */
+static void prefault_queue(void *p, size_t bytes)
+{
+    pthread_mutex_lock(&prefault.lock);
+    if (helper_running() && !prefault.unsupported && prefault.n < PREFAULT_QUEUE)
+        queue_block((struct mem_block){p, bytes, false});
+    pthread_mutex_unlock(&prefault.lock);
+}
+
+/* Queues a freed block to be zeroed and kept; false when it should be unmapped instead. */
+static bool pool_give(void *p, size_t bytes)
+{
+    bool queued = false;
+
+    pthread_mutex_lock(&prefault.lock);
+    if (helper_running() && prefault.n < PREFAULT_QUEUE &&
+        prefault.pool_bytes + bytes <= POOL_MAX) {
+        queue_block((struct mem_block){p, bytes, true});
+        prefault.pool_bytes += bytes;
+        queued = true;
     }
     pthread_mutex_unlock(&prefault.lock);
+    return queued;
 }
 
 void cap_spare_want(struct cap_spare *s, size_t bytes)
@@ -138,7 +217,7 @@ void cap_mem_free(void *p, size_t bytes)
         return;
     if (bytes < HUGE_MIN)
         free(p);
-    else
+    else if (!pool_give(p, bytes))
         munmap(p, bytes);
 }
 
