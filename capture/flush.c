@@ -155,7 +155,7 @@ struct export
     size_t n_ports;
     struct cc_table cc;
     uint64_t *all;
-    size_t hlls_all; /* entries in all */
+    size_t n_all; /* entries in all */
     struct rds_hll *hlls;
     size_t n_hlls;
     struct rds_country *countries;
@@ -467,7 +467,7 @@ static int geo_fill_all(struct cap_flusher *f, struct cap_table *src, struct exp
         j.items[j.n].key = s->addr.family == 4 ? hi >> 1 : 1ULL << 63 | hi >> 1;
         j.items[j.n].s = s;
         j.items[j.n++].h = src->slot[i].h;
-        e->all[e->hlls_all++] = src->slot[i].h;
+        e->all[e->n_all++] = src->slot[i].h;
     }
     j.items = geo_sort(all, all + j.n, j.n);
     ds_parallel_run(f->threads, geo_main, &j);
@@ -485,7 +485,7 @@ static int geo_fill_all(struct cap_flusher *f, struct cap_table *src, struct exp
 static int export_init(struct export *e, struct cap_bucket *b, struct cap_flusher *f)
 {
     const struct ds_config *cfg = f->cfg;
-    size_t n_all = 0, top;
+    size_t top;
 
     memset(e, 0, sizeof(*e));
     e->b = b;
@@ -517,7 +517,6 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
     ds_time_ns t0 = ds_time_monotonic();
     if (geo_fill_all(f, &b->src, e) < 0)
         return -ENOMEM;
-    n_all = e->hlls_all;
     ds_time_ns t1 = ds_time_monotonic();
     e->src_order = (struct cap_src **)order_by_shard(&b->src, e->src_at);
     e->vic_order = (struct cap_victim **)order_by_shard(&b->vic, e->vic_at);
@@ -530,7 +529,7 @@ static int export_init(struct export *e, struct cap_bucket *b, struct cap_flushe
         return -ENOMEM;
     snprintf(e->hlls[0].name, sizeof(e->hlls[0].name), "all");
     e->hlls[0].elems = e->all;
-    e->hlls[0].n = n_all;
+    e->hlls[0].n = e->n_all;
     e->n_hlls = 1;
     for (size_t i = 0; i < e->cc.n; i++) {
         struct rds_hll *x = &e->hlls[e->n_hlls++];

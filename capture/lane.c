@@ -292,9 +292,9 @@ struct cap_bucket *cap_lanes_sync(struct cap_worker *w, int64_t watermark, bool 
 
     for (unsigned i = 0; i + 1 < w->n_lanes; i++) {
         struct cap_lane *l = &w->lanes[i];
-        struct cap_lane_block *blk = lane_fill(l);
-        while (!blk) /* no memory for a block: wait for one of the lane's own */
-            blk = (ds_sleep_ns(1000000), lane_fill(l));
+        struct cap_lane_block *blk;
+        while (!(blk = lane_fill(l)))
+            ds_sleep_ns(1000000); /* no memory for a block: try again */
         blk->sync = true;
         blk->watermark = watermark;
         blk->late_due = late_due;
