@@ -100,12 +100,7 @@ scan_mac = netns(SCAN, "cat", "/sys/class/net/veth-s/address").stdout.strip()
 # --- the servers ---------------------------------------------------------------------------
 redis = dslib.Redis()
 mail_dir = os.path.join(work, "mail")
-smtp_port = dslib.free_port()
-sink = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "..", "integration",
-                                                          "smtp_sink.py"), mail_dir,
-                         str(smtp_port)], stdout=subprocess.PIPE, text=True)
-atexit.register(sink.kill)
-assert sink.stdout.readline().strip() == "ready"
+smtp_port = dslib.SmtpSink(mail_dir).port
 
 subs = os.path.join(work, "subscribers.json")
 with open(subs, "w") as f:

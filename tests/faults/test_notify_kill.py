@@ -29,22 +29,7 @@ work = dslib.tmpdir()
 os.chmod(work, 0o755)
 redis = dslib.Redis(appendonly=True)
 mail = os.path.join(work, "mail")
-port = dslib.free_port()
-sink = None
-
-
-def start_sink():
-    global sink
-    sink = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "..",
-                                                              "integration", "smtp_sink.py"),
-                             mail, str(port)], stdout=subprocess.PIPE, text=True)
-    c.eq("the SMTP sink started", sink.stdout.readline().strip(), "ready")
-
-
-def stop_sink():
-    if sink and sink.poll() is None:
-        sink.send_signal(signal.SIGTERM)
-        sink.wait(10)
+sink = dslib.SmtpSink(mail)
 
 
 def messages():
@@ -99,7 +84,7 @@ def notifier(timeout=30):
     log = os.path.join(work, f"notify{len(logs)}.log")
     logs.append(log)
     return subprocess.Popen([dslib.DARKSCOPE, "notify", "--redis", redis.url, "--subscribers", subs,
-                             "--set", f"notify.smtp.url=smtp://127.0.0.1:{port}",
+                             "--set", f"notify.smtp.url=smtp://127.0.0.1:{sink.port}",
                              "--set", "notify.smtp.tls=off", "--set", "notify.digest=0",
                              "--set", f"notify.retry_max={RETRY_MAX_S}s",
                              "--set", f"notify.timeout={timeout}", "--set", "state_dir=" + work],
@@ -140,7 +125,6 @@ def hold(on):
         os.unlink(path)
 
 
-start_sink()
 figures = {}
 
 # 1. killed while the server holds its answer to DATA: the server took no responsibility, the
@@ -215,7 +199,7 @@ stop(p)
 
 # 5. the mail server down for a while, the notifier killed meanwhile: everything arrives once
 #    the server is back
-stop_sink()
+sink.stop()
 h5 = [alert(), alert()]
 p = notifier()
 wait_for(lambda: "attempt 2 failed" in open(logs[-1]).read(), "two refused attempts")
@@ -225,7 +209,7 @@ p = notifier()
 wait_for(lambda: "attempt" in open(logs[-1]).read(), "a refused attempt after the restart")
 time.sleep(3)
 c.eq("5: nothing delivered while the server is down", len(messages()), 5)
-start_sink()
+sink.start()
 back = time.time()
 wait_for(lambda: sum(len(hosts_in(m)) for m, _ in messages()[5:]) >= 3, "the server back")
 delays = [e["t"] - back for _, e in messages()[5:]]
@@ -233,7 +217,7 @@ time.sleep(2 * RETRY_MAX_S)
 got5 = sorted(h for m, _ in messages()[5:] for h in hosts_in(m))
 c.eq("5: every alert delivered once after the server came back", got5, sorted(h5))
 stop(p)
-stop_sink()
+sink.stop()
 
 # over everything: no alert unmailed, no alert unacknowledged, nothing left behind
 msgs = messages()

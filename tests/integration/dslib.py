@@ -181,6 +181,38 @@ def free_port():
         return s.getsockname()[1]
 
 
+class SmtpSink:
+    """tests/integration/smtp_sink.py, a real SMTP server (aiosmtpd) storing messages in DIR, on a
+    port it chose itself (so no parallel test can take it between choosing and binding); start()
+    again after stop() listens on the same port."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.port = 0
+        self.proc = None
+        self.start()
+        atexit.register(self.kill)
+
+    def start(self):
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
+                                                                      "smtp_sink.py"),
+                                      self.dir, str(self.port)], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "ready":
+            raise RuntimeError(f"the SMTP sink did not start: {line!r}")
+        self.port = int(line[1])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class Serve:
     """`darkscope serve` on a free loopback port, stopped at exit (SIGTERM, then kill)."""
 

@@ -9,7 +9,11 @@ message is stored at the moment its 250 is sent, as a real server takes responsi
 then (RFC 5321, 6.1): a client that goes away while its answer is held (killed, timed out)
 delivers nothing, and the sink appends a line to DIR/aborted instead.
 
-usage: smtp_sink.py DIR PORT   (runs until SIGTERM)"""
+usage: smtp_sink.py DIR PORT   (runs until SIGTERM; prints "ready PORT" once it listens)
+
+PORT 0 chooses a free port: a port found free can be taken by a parallel test before the server
+binds it, so the sink retries with another, and the test reads the port it got from "ready".
+A restarted sink is given that port again.)"""
 import asyncio
 import json
 import os
@@ -59,9 +63,24 @@ class Sink:
         return "250 OK"
 
 
-controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-controller.start()
-print("ready", flush=True)
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+for attempt in range(10):
+    chosen = port or free_port()
+    # aiosmtpd gives the server 1 s to start by default: too little on a busy two-core machine
+    controller = Controller(Sink(), hostname="127.0.0.1", port=chosen, ready_timeout=60)
+    try:
+        controller.start()
+        break
+    except (OSError, RuntimeError):
+        if port or attempt == 9:
+            raise
+print("ready", chosen, flush=True)
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: stop.set())
 signal.signal(signal.SIGINT, lambda *a: stop.set())

@@ -24,21 +24,7 @@ work = dslib.tmpdir()
 os.chmod(work, 0o755)
 redis = dslib.Redis()
 mail_dir = os.path.join(work, "mail")
-port = dslib.free_port()
-sink = None
-
-
-def start_sink():
-    global sink
-    sink = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
-                                                              "smtp_sink.py"), mail_dir, str(port)],
-                            stdout=subprocess.PIPE, text=True)
-    assert sink.stdout.readline().strip() == "ready"
-
-
-def stop_sink():
-    sink.send_signal(signal.SIGTERM)
-    sink.wait(10)
+sink = dslib.SmtpSink(mail_dir)
 
 
 def messages():
@@ -76,11 +62,10 @@ def alert(org, host, kind="infected", packets=60):
 
 
 NOTIFY = [dslib.DARKSCOPE, "notify", "--redis", redis.url, "--subscribers", subs,
-          "--set", f"notify.smtp.url=smtp://127.0.0.1:{port}", "--set", "notify.smtp.tls=off",
+          "--set", f"notify.smtp.url=smtp://127.0.0.1:{sink.port}", "--set", "notify.smtp.tls=off",
           "--set", "notify.from=darkscope@telescope.example", "--set", "state_dir=" + work]
 
 # 1. digests: two organisations, an early warning (no email)
-start_sink()
 sent = [alert("city-a", "45.67.89.10"), alert("city-a", "45.67.89.11", "internal"),
         alert("uni-b", "45.67.90.5", "ddos_victim", 100)]
 redis.cli("XADD", "ds:v1:alerts", "*", "alert", json.dumps({"kind": "early_warning", "org": None,
@@ -195,5 +180,5 @@ r = subprocess.run(NOTIFY + ["--once", "--set", "notify.smtp.password_env=DS_NO_
                    timeout=30)
 c.eq("a missing password variable is a configuration error", r.returncode, 2)
 c.true("naming the key", "notify.smtp.password_env" in r.stderr)
-stop_sink()
+sink.stop()
 c.done()

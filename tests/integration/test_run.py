@@ -45,12 +45,7 @@ with open(subs, "w") as f:
     json.dump({"organisations": [{"id": "city-a", "name": "City A", "livenet": ["45.67.89.0/24"],
                                   "contacts": [{"email": "soc@city-a.example", "lang": "en"}]}]}, f)
 mail = os.path.join(work, "mail")
-smtp_port = dslib.free_port()
-sink = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
-                                                          "smtp_sink.py"), mail, str(smtp_port)],
-                        stdout=subprocess.PIPE, text=True)
-atexit.register(sink.kill)
-assert sink.stdout.readline().strip() == "ready"
+smtp_port = dslib.SmtpSink(mail).port
 
 port = dslib.free_port()
 conf = os.path.join(work, "darkscope.json")
