@@ -13,8 +13,13 @@
 
 #define PENDING_MAX 64
 
+/* What a worker tells the coordinator, queued in the order it happened: a part handed over (b),
+ * or how far the worker is done (b NULL, upto). The coordinator replays the queue in that order,
+ * so whether a part is late does not depend on how many events it takes in at once. */
 struct cap_part {
     struct cap_bucket *b;
+    unsigned worker;
+    int64_t upto;
     struct cap_part *next;
 };
 
@@ -35,6 +40,8 @@ struct cap_capture {
     struct cap_part *parts; /* guarded by lock: handed over, not yet merged */
 
     /* coordinator thread only */
+    int64_t *seen_upto; /* per worker: its progress as replayed so far */
+    int64_t *done_upto; /* per worker: its done_upto when the last events were taken */
     struct cap_bucket *pending[PENDING_MAX];
     unsigned n_pending;
     int64_t closed_upto; /* buckets ending at or before this were closed */
@@ -69,7 +76,7 @@ void cap_capture_take_part(struct cap_capture *c, struct cap_worker *w, struct c
         cap_bucket_free(b);
         return;
     }
-    p->b = b;
+    *p = (struct cap_part){.b = b, .worker = w->id};
     pthread_mutex_lock(&c->lock);
     p->next = c->parts;
     c->parts = p;
@@ -77,22 +84,35 @@ void cap_capture_take_part(struct cap_capture *c, struct cap_worker *w, struct c
     pthread_mutex_unlock(&c->lock);
 }
 
-void cap_capture_progress(struct cap_capture *c, struct cap_worker *w, int64_t upto)
+/* Queues the progress as an event; without memory for one, done_upto alone still carries it (the
+ * coordinator reads it after each batch), only no longer in order with the parts. */
+static void progress(struct cap_capture *c, struct cap_worker *w, int64_t upto, bool finished,
+                     bool failed)
 {
+    struct cap_part *p = malloc(sizeof(*p));
+
     pthread_mutex_lock(&c->lock);
+    if (p) {
+        *p = (struct cap_part){.worker = w->id, .upto = upto, .next = c->parts};
+        c->parts = p;
+    }
     w->done_upto = upto;
+    if (finished) {
+        w->finished = true;
+        w->failed = failed;
+    }
     pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->lock);
 }
 
+void cap_capture_progress(struct cap_capture *c, struct cap_worker *w, int64_t upto)
+{
+    progress(c, w, upto, false, false);
+}
+
 void cap_capture_finished(struct cap_capture *c, struct cap_worker *w, bool failed)
 {
-    pthread_mutex_lock(&c->lock);
-    w->finished = true;
-    w->failed = failed;
-    w->done_upto = INT64_MAX;
-    pthread_cond_signal(&c->cond);
-    pthread_mutex_unlock(&c->lock);
+    progress(c, w, INT64_MAX, true, failed);
 }
 
 static int worker_init(struct cap_capture *c, struct cap_worker *w, const char *name, bool live,
@@ -163,8 +183,12 @@ struct cap_capture *cap_capture_new(const struct ds_config *cfg, char *err, size
         goto fail;
     }
     c->workers = calloc(n, sizeof(*c->workers));
-    if (!c->workers)
+    c->seen_upto = malloc(n * sizeof(*c->seen_upto));
+    c->done_upto = malloc(n * sizeof(*c->done_upto));
+    if (!c->workers || !c->seen_upto || !c->done_upto)
         goto nomem;
+    for (unsigned i = 0; i < n; i++)
+        c->seen_upto[i] = INT64_MIN;
     for (unsigned i = 0; i < n; i++) {
         bool live = i < cfg->n_interfaces;
         const char *name = live ? cfg->interfaces[i] : cfg->files[i - cfg->n_interfaces];
@@ -214,10 +238,25 @@ static void flush_bucket(struct cap_capture *c, struct cap_bucket *b)
     cap_flusher_push(c->flusher, b, c->run_id + ++c->part_seq);
 }
 
-/* Merges handed-over parts; parts of buckets already closed go out as late parts. */
+static void close_ready(struct cap_capture *c, int64_t done_upto);
+
+/* The least progress over the workers, as replayed. */
+static int64_t seen_min(const struct cap_capture *c)
+{
+    int64_t done = INT64_MAX;
+
+    for (unsigned i = 0; i < c->n_workers; i++) {
+        if (c->seen_upto[i] < done)
+            done = c->seen_upto[i];
+    }
+    return done;
+}
+
+/* Replays the workers' events in the order they happened: merges handed-over parts (parts of
+ * buckets already closed go out as late parts) and closes the buckets every worker is done with. */
 static void absorb(struct cap_capture *c, struct cap_part *list)
 {
-    /* parts were pushed LIFO: reverse so buckets keep their order */
+    /* events were pushed LIFO: reverse so they keep their order */
     struct cap_part *rev = NULL;
     while (list) {
         struct cap_part *next = list->next;
@@ -229,6 +268,13 @@ static void absorb(struct cap_capture *c, struct cap_part *list)
         struct cap_part *p = rev;
         struct cap_bucket *b = p->b, *m;
         rev = p->next;
+        if (!b) {
+            if (p->upto > c->seen_upto[p->worker])
+                c->seen_upto[p->worker] = p->upto;
+            free(p);
+            close_ready(c, seen_min(c));
+            continue;
+        }
         free(p);
         if (b->lane_parts) {
             /* one part again, as from one thread (lane.c): the biggest takes in the others,
@@ -344,7 +390,6 @@ int cap_capture_run(struct cap_capture *c)
     pthread_mutex_lock(&c->lock);
     for (;;) {
         struct timespec until;
-        int64_t done = INT64_MAX;
         bool all_finished = true;
         struct cap_part *parts;
 
@@ -359,13 +404,17 @@ int cap_capture_run(struct cap_capture *c)
         parts = c->parts;
         c->parts = NULL;
         for (unsigned i = 0; i < c->n_workers; i++) {
-            if (c->workers[i].done_upto < done)
-                done = c->workers[i].done_upto;
+            /* only ahead of the replay when an event could not be queued (memory) */
+            c->done_upto[i] = c->workers[i].done_upto;
             all_finished &= c->workers[i].finished;
         }
         pthread_mutex_unlock(&c->lock);
         absorb(c, parts);
-        close_ready(c, done);
+        for (unsigned i = 0; i < c->n_workers; i++) {
+            if (c->done_upto[i] > c->seen_upto[i])
+                c->seen_upto[i] = c->done_upto[i];
+        }
+        close_ready(c, seen_min(c));
         publish_source_stats(c);
         pthread_mutex_lock(&c->lock);
         if (all_finished && !c->parts)
@@ -415,6 +464,8 @@ void cap_capture_free(struct cap_capture *c)
     cap_live_free(c->live);
     cap_flusher_free(c->flusher);
     free(c->workers);
+    free(c->seen_upto);
+    free(c->done_upto);
     ds_geoip_free(c->geo);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
