@@ -348,7 +348,7 @@ struct cap_worker {
 
     int64_t handed_upto;
     int64_t next_due;   /* watermark at which the oldest open bucket is due */
-    ds_time_ns late_at; /* when late parts were last handed over */
+    ds_time_ns late_at; /* when late parts were last handed over (wall clock or packet time) */
 
     /* shared with the coordinator, guarded by cap->lock */
     int64_t done_upto; /* every part ending at or before this was handed over */

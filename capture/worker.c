@@ -85,8 +85,13 @@ static void hand_over(struct cap_worker *w, int64_t watermark_sec)
     int64_t upto;
 
     flush_batch(w); /* batched packets point at open buckets */
-    /* late parts gather packets and go out at most once a second, not one part per packet */
-    ds_time_ns now = ds_time_monotonic();
+    /* late parts gather packets and go out at most once a second, not one part per packet: a
+     * second of the wall clock for an interface, of packet time for a file, so that a file is
+     * handed over in the same parts however fast it is read */
+    ds_time_ns now = w->src.live                                  ? ds_time_monotonic()
+                     : watermark_sec <= 0                         ? 0
+                     : watermark_sec >= INT64_MAX / DS_NS_PER_SEC ? INT64_MAX
+                                                                  : watermark_sec * DS_NS_PER_SEC;
     bool late_due = now - w->late_at >= LATE_PERIOD_NS;
 
     if (late_due)
