@@ -57,6 +57,7 @@ char *alert_csv(const json_t *alerts, const char *tz);
 
 struct alert_smtp {
     const char *url, *tls, *user, *password;
+    const char *ca_file; /* NULL or "": the system's CAs */
     long timeout_s;
 };
 /* Sends one message; returns 0 once the server answered the data with 250, or -EIO with err

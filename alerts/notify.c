@@ -357,8 +357,17 @@ static int setup(struct notify *n, const struct ds_config *cfg, char *err, size_
         return -EINVAL;
     if (load_password(n, err, errlen) < 0)
         return -EINVAL;
-    n->smtp = (struct alert_smtp){cfg->notify_smtp_url, cfg->notify_smtp_tls, cfg->notify_smtp_user,
-                                  n->password, (long)cfg->notify_timeout};
+    if (cfg->notify_smtp_ca_file[0] && access(cfg->notify_smtp_ca_file, R_OK) < 0) {
+        snprintf(err, errlen, "notify.smtp.ca_file: cannot read %s: %s", cfg->notify_smtp_ca_file,
+                 strerror(errno));
+        return -EINVAL;
+    }
+    n->smtp = (struct alert_smtp){.url = cfg->notify_smtp_url,
+                                  .tls = cfg->notify_smtp_tls,
+                                  .user = cfg->notify_smtp_user,
+                                  .password = n->password,
+                                  .ca_file = cfg->notify_smtp_ca_file,
+                                  .timeout_s = (long)cfg->notify_timeout};
     gethostname(host, sizeof(host) - 1);
     /* a stable name: after a restart this consumer finds its own unacknowledged alerts */
     snprintf(n->consumer, sizeof(n->consumer), "notify-%s", host);

@@ -103,12 +103,17 @@ int alert_smtp_send(const struct alert_smtp *s, const struct alert_mail *m, char
     curl_mime_filename(part, m->csv_name);
     curl_mime_encoder(part, "base64");
     curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-    /* transport */
+    /* transport: with a user, `try` is `require`, so a stripped STARTTLS cannot make libcurl
+     * send the password in clear */
+    bool creds = s->user && s->user[0];
     curl_easy_setopt(c, CURLOPT_USE_SSL,
-                     strcmp(s->tls, "require") == 0 ? (long)CURLUSESSL_ALL
-                     : strcmp(s->tls, "off") == 0   ? (long)CURLUSESSL_NONE
-                                                    : (long)CURLUSESSL_TRY);
-    if (s->user && s->user[0]) {
+                     strcmp(s->tls, "require") == 0 || (creds && strcmp(s->tls, "try") == 0)
+                         ? (long)CURLUSESSL_ALL
+                     : strcmp(s->tls, "off") == 0 ? (long)CURLUSESSL_NONE
+                                                  : (long)CURLUSESSL_TRY);
+    if (s->ca_file && s->ca_file[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
+    if (creds) {
         curl_easy_setopt(c, CURLOPT_USERNAME, s->user);
         curl_easy_setopt(c, CURLOPT_PASSWORD, s->password ? s->password : "");
     }

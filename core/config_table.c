@@ -257,13 +257,17 @@ const struct ds_cfg_key ds_cfg_keys[] = {
      check_smtp_url,
      "`smtp://host:port` (STARTTLS per `notify.smtp.tls`) or `smtps://host:port` (TLS from the start)."},
     {"notify.smtp.tls", DS_CFG_STRING, OFF(notify_smtp_tls), 0, 0, 0, 0, "try", check_smtp_tls,
-     "STARTTLS on smtp://: `try` (when offered), `require` (refuse to send in clear) or `off`."},
+     "STARTTLS on smtp://: `try` (when offered), `require` (refuse to send in clear) or `off`. "
+     "With a user set, `try` means `require`: a password never travels in clear."},
     {"notify.smtp.user", DS_CFG_STRING, OFF(notify_smtp_user), 0, 0, 0, 0, "", NULL,
      "User name for SMTP authentication (empty: none)."},
     {"notify.smtp.password_file", DS_CFG_STRING, OFF(notify_smtp_password_file), 0, 0, 0, 0, "",
      NULL, "File holding the SMTP password (its first line); never logged."},
     {"notify.smtp.password_env", DS_CFG_STRING, OFF(notify_smtp_password_env), 0, 0, 0, 0, "", NULL,
      "Environment variable holding the SMTP password, when there is no password file."},
+    {"notify.smtp.ca_file", DS_CFG_STRING, OFF(notify_smtp_ca_file), 0, 0, 0, 0, "", NULL,
+     "PEM file of the CAs that may sign the mail server's certificate, for a private CA "
+     "(empty: the system's). The server is always verified."},
     {"notify.from", DS_CFG_STRING, OFF(notify_from), 0, 0, 0, 0, "darkscope@localhost", NULL,
      "Sender address (From: and the SMTP envelope)."},
     {"notify.digest", DS_CFG_DURATION, OFF(notify_digest), 0, 0, 0, 86400, "5m", NULL,

@@ -280,7 +280,7 @@ struct ds_config {
     char *notify_smtp_url;
     char *notify_smtp_tls; /* "try", "require" or "off" (STARTTLS) */
     char *notify_smtp_user;
-    char *notify_smtp_password_file, *notify_smtp_password_env;
+    char *notify_smtp_password_file, *notify_smtp_password_env, *notify_smtp_ca_file;
     char *notify_from;
     int64_t notify_digest; /* seconds */
     int64_t notify_max_attempts;

@@ -182,12 +182,13 @@ def free_port():
 
 
 class SmtpSink:
-    """tests/integration/smtp_sink.py, a real SMTP server (aiosmtpd) storing messages in DIR, on a
-    port it chose itself (so no parallel test can take it between choosing and binding); start()
-    again after stop() listens on the same port."""
+    """tests/integration/smtp_sink.py, a real SMTP server (aiosmtpd) storing messages in DIR
+    (extra: its --starttls / --auth options), on a port it chose itself, so no parallel test can
+    take it between choosing and binding; start() again after stop() listens on the same port."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra=()):
         self.dir = directory
+        self.extra = list(extra)
         self.port = 0
         self.proc = None
         self.start()
@@ -196,7 +197,8 @@ class SmtpSink:
     def start(self):
         self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
                                                                       "smtp_sink.py"),
-                                      self.dir, str(self.port)], stdout=subprocess.PIPE, text=True)
+                                      self.dir, str(self.port), *self.extra],
+                                     stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "ready":
             raise RuntimeError(f"the SMTP sink did not start: {line!r}")

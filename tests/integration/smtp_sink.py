@@ -9,7 +9,13 @@ message is stored at the moment its 250 is sent, as a real server takes responsi
 then (RFC 5321, 6.1): a client that goes away while its answer is held (killed, timed out)
 delivers nothing, and the sink appends a line to DIR/aborted instead.
 
-usage: smtp_sink.py DIR PORT   (runs until SIGTERM; prints "ready PORT" once it listens)
+usage: smtp_sink.py DIR PORT [--starttls CERT KEY] [--auth USER PASSWORD_FILE]
+(runs until SIGTERM; prints "ready PORT" once it listens)
+
+--starttls offers STARTTLS with that certificate and requires it before MAIL; --auth requires
+AUTH (PLAIN or LOGIN, over TLS only) with that user and password. Every AUTH attempt is a line
+"ok USER" or "refused USER" in DIR/auth.log; each message's envelope records whether it came
+over TLS and as which user.
 
 PORT 0 chooses a free port: a port found free can be taken by a parallel test before the server
 binds it, so the sink retries with another, and the test reads the port it got from "ready".
@@ -23,12 +29,33 @@ import threading
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 HOLD_MAX_S = 300
 
 out, port = sys.argv[1], int(sys.argv[2])
+opts = sys.argv[3:]
+tls_context = None
+if "--starttls" in opts:
+    import ssl
+    i = opts.index("--starttls")
+    tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_context.load_cert_chain(opts[i + 1], opts[i + 2])
+auth_user = auth_password = None
+if "--auth" in opts:
+    i = opts.index("--auth")
+    auth_user = opts[i + 1].encode()
+    with open(opts[i + 2], "rb") as f:
+        auth_password = f.read().strip()
 os.makedirs(out, exist_ok=True)
 lock = threading.Lock()
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == auth_user and auth_data.password == auth_password
+    with lock, open(os.path.join(out, "auth.log"), "a") as f:
+        f.write(f"{'ok' if ok else 'refused'} {auth_data.login.decode(errors='replace')}\n")
+    return AuthResult(success=ok, handled=False, auth_data=auth_data)  # not handled: 535
 
 
 class Sink:
@@ -56,7 +83,9 @@ class Sink:
             base = os.path.join(out, "%04d" % n)
             with open(base + ".json", "w") as f:
                 json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos,
-                           "t": time.time()}, f)
+                           "t": time.time(), "tls": session.ssl is not None,
+                           "user": session.auth_data.login.decode()
+                           if session.authenticated else None}, f)
             with open(base + ".eml.tmp", "wb") as f:
                 f.write(envelope.original_content or envelope.content)
             os.rename(base + ".eml.tmp", base + ".eml")
@@ -73,7 +102,12 @@ def free_port():
 for attempt in range(10):
     chosen = port or free_port()
     # aiosmtpd gives the server 1 s to start by default: too little on a busy two-core machine
-    controller = Controller(Sink(), hostname="127.0.0.1", port=chosen, ready_timeout=60)
+    extra = {}
+    if tls_context:
+        extra.update(tls_context=tls_context, require_starttls=True)
+    if auth_user is not None:
+        extra.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
+    controller = Controller(Sink(), hostname="127.0.0.1", port=chosen, ready_timeout=60, **extra)
     try:
         controller.start()
         break
