@@ -72,8 +72,10 @@ struct cap_flusher *cap_flusher_new(const struct ds_config *cfg, const struct ds
     if (cfg->flush_threads > 0) {
         f->threads = (unsigned)cfg->flush_threads;
     } else {
+        /* the interfaces' capture threads keep their cores */
         unsigned cpus = ds_parallel_cpus();
-        f->threads = cpus > cfg->n_interfaces ? cpus - cfg->n_interfaces : 1;
+        unsigned live = cfg->n_interfaces * (unsigned)cfg->threads_per_interface;
+        f->threads = cpus > live ? cpus - live : 1;
     }
     if (f->threads > THREADS_MAX)
         f->threads = THREADS_MAX;

@@ -295,9 +295,9 @@ void *cap_worker_main(void *arg)
     w->tokens = (double)cap_capture_config(w->cap)->live_max_eps / w->cap_workers / 4 + 1;
     w->next_due = INT64_MAX;
     w->n_lanes = 1;
-    if (!w->src.live) {
+    {
         const struct ds_config *cfg = cap_capture_config(w->cap);
-        unsigned n = (unsigned)cfg->threads_per_file;
+        unsigned n = (unsigned)(w->src.live ? cfg->threads_per_interface : cfg->threads_per_file);
         if (n == 0) {
             unsigned files = cfg->n_files ? cfg->n_files : 1;
             n = ds_parallel_cpus() / files;

@@ -160,12 +160,17 @@ const struct ds_cfg_key ds_cfg_keys[] = {
      "Destination ports (the busiest, with counts) kept in each source's record per bucket."},
     {"capture.flush_threads", DS_CFG_INT, OFF(flush_threads), 0, 0, 0, 64, "0", NULL,
      "Threads that look up GeoIP and encode a closed bucket's source records while it is written "
-     "to Redis. 0: one per CPU, less one per live interface (their capture threads keep a core), "
+     "to Redis. 0: one per CPU, less the live interfaces' capture threads (they keep their cores), "
      "at least 1."},
     {"capture.threads_per_file", DS_CFG_INT, OFF(threads_per_file), 0, 0, 0, 16, "0", NULL,
      "Threads aggregating the packets of each file read (`--read`), each keeping the sources "
      "whose address hash falls to it; their parts of a bucket are merged before it is written. "
-     "0: the CPUs divided among the files, at least 1. Live interfaces use one thread each."},
+     "0: the CPUs divided among the files, at least 1."},
+    {"capture.threads_per_interface", DS_CFG_INT, OFF(threads_per_interface), 0, 0, 1, 16, "1",
+     NULL,
+     "Threads aggregating the packets of each live interface, as `capture.threads_per_file`. "
+     "1: the reading thread alone, leaving the other cores to the flush of the previous bucket; "
+     "more on a sensor whose one thread cannot keep up (kernel drops in the sensor record)."},
     {"bucket_seconds", DS_CFG_INT, OFF(bucket_seconds), 0, 0, 10, 3600, "60", NULL,
      "Length of a time-bucket; must divide 3600 (hourly roll-ups)."},
     {"retention", DS_CFG_DURATION, OFF(retention), 0, 0, 60, 366 * 86400.0, "2d", NULL,

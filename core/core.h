@@ -240,12 +240,13 @@ struct ds_config {
 
     int64_t bucket_seconds;
     int64_t lateness_seconds;
-    int64_t retention;        /* seconds */
-    int64_t rollup_retention; /* seconds */
-    int64_t source_ports_max; /* ports kept per source record */
-    int64_t max_sources;      /* per bucket */
-    int64_t flush_threads;    /* threads encoding a flush; 0 = automatic */
-    int64_t threads_per_file; /* aggregation threads per file read; 0 = automatic */
+    int64_t retention;             /* seconds */
+    int64_t rollup_retention;      /* seconds */
+    int64_t source_ports_max;      /* ports kept per source record */
+    int64_t max_sources;           /* per bucket */
+    int64_t flush_threads;         /* threads encoding a flush; 0 = automatic */
+    int64_t threads_per_file;      /* aggregation threads per file read; 0 = automatic */
+    int64_t threads_per_interface; /* aggregation threads per live interface */
 
     unsigned n_geoip_city;
     char *geoip_city[4];

@@ -169,7 +169,8 @@ class VethPair:
         sh("ip", "netns", "exec", self.snd, "ip", "link", "del", "veth-s")  # both ends go
 
     def replay(self, name, pps=20000):
-        """tcpreplay of a shared capture from the sender side, bounded in rate and time."""
+        """tcpreplay of a capture (a shared one by name, or a path) from the sender side, bounded
+        in rate and time."""
         return sh("ip", "netns", "exec", self.snd, "timeout", "60", "tcpreplay", "-i", "veth-s",
                   "--pps", str(pps), os.path.join(PCAPS, name)).stdout
 
