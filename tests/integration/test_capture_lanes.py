@@ -2,13 +2,15 @@
 """Aggregation threads (capture.threads_per_file): one file read with one, two and three threads
 gives the same Redis content — every source and victim record line, every counter hash, the
 HyperLogLog counts, the busiest sources — including late parts (the file's second half is ten
-minutes older than its first, as in test_late_packets) and hourly roll-ups. Only what must
+minutes older than its first, as in test_late_packets) and hourly roll-ups; and so does one
+thread whose coordinator is kept busy (tests/integration/busy_main_thread.c). Only what must
 differ is set aside: flush ids in key names, the write time, how late parts are split."""
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import dslib  # noqa: E402
@@ -88,32 +90,42 @@ older, to = generate(31, "2026-03-01T00:00:00Z", 10000, 3000)  # late: same sour
 both = os.path.join(d, "both.pcap")
 subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", both, newer, older], check=True)
 
+# the last run: one thread with a busy coordinator (it takes the workers' events in batches, as
+# on a loaded machine; tests/integration/busy_main_thread.c), where the build allows it
+BUSY = os.environ.get("DS_BUSY_MAIN_THREAD")
+runs = [("1 thread", 1, None), ("2 threads", 2, None), ("3 threads", 3, None)]
+if BUSY:
+    runs.append(("1 thread, busy coordinator", 1, BUSY))
 dumps = {}
-for threads in (1, 2, 3):
+for label, threads, preload in runs:
     redis = dslib.Redis()
-    r = dslib.capture(redis, [both], darknet=DARKNET,
-                      extra=["--set", f"capture.threads_per_file={threads}", "--set",
-                             "log.level=debug"])
-    c.true(f"{threads} thread(s): the log says how many aggregate",
+    env = dict(os.environ, LD_PRELOAD=preload) if preload else None
+    t0 = time.monotonic()
+    r = dslib.run(["capture", "--redis", redis.url, "--sensor", "test", *DARKNET, "--read", both,
+                   "--set", f"capture.threads_per_file={threads}", "--set", "log.level=debug"],
+                  env=env)
+    if preload:
+        took = time.monotonic() - t0
+        c.true(f"{label}: the coordinator was kept waiting ({took:.2f} s)", took >= 0.3)
+    c.true(f"{label}: the log says how many aggregate",
            threads == 1 or f"{threads} aggregation threads" in r.stderr)
     s = dslib.summary(redis)
     buckets = s["buckets"]
-    c.eq(f"{threads} thread(s): packets", s["packets"], tn["packets"] + to["packets"])
-    c.eq(f"{threads} thread(s): late packets", s["late"], to["packets"])
-    dumps[threads] = canonical(json.loads(redis.cli("EVAL", DUMP, "0")))
+    c.eq(f"{label}: packets", s["packets"], tn["packets"] + to["packets"])
+    c.eq(f"{label}: late packets", s["late"], to["packets"])
+    dumps[label] = canonical(json.loads(redis.cli("EVAL", DUMP, "0")))
     redis.stop()
 
-one = dumps[1]
+one = dumps["1 thread"]
 c.eq("the dump holds the records of every bucket",
      sum(1 for k in one if k.endswith(":src lines")), buckets)
 c.true("late parts were written", any(v == "late parts present" for k, v in one.items()
                                       if k.endswith(":parts")))
 c.true("hourly roll-ups are in the dump", any(re.search(r"\{[^}]*:h\d+\}:tot$", k) for k in one))
-for threads in (2, 3):
-    other = dumps[threads]
-    c.eq(f"{threads} threads: keys one thread does not write", sorted(set(other) - set(one)), [])
-    c.eq(f"{threads} threads: keys one thread writes and they do not", sorted(set(one) - set(other)),
-         [])
+for label, _, _ in runs[1:]:
+    other = dumps[label]
+    c.eq(f"{label}: keys one thread does not write", sorted(set(other) - set(one)), [])
+    c.eq(f"{label}: keys one thread writes and they do not", sorted(set(one) - set(other)), [])
     differ = [k for k in one if k in other and other[k] != one[k]]
-    c.eq(f"{threads} threads: keys whose content differs from one thread's", differ, [])
+    c.eq(f"{label}: keys whose content differs from one thread's", differ, [])
 c.done()
